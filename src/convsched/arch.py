@@ -1,0 +1,150 @@
+"""The architecture: word sizes, on-chip buffer capacity, double buffering, DMA granularity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import ConvschedError
+from .units import parse_size
+
+OPERANDS: tuple[str, ...] = ("input", "weight", "output")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Word sizes in bits; capacity in bytes (shared, or one per operand).
+
+    The output buffer holds partial sums, so it is sized at `psum_bits`.
+    `dma_granularity` (bytes, 0 = off) rounds each step of an operand's block
+    sequence (one load, one spill, one read-back) up to a multiple of it.
+    """
+
+    input_bits: int = 8
+    weight_bits: int = 8
+    psum_bits: int = 32
+    output_bits: int = 8
+    capacity: int | None = None
+    capacity_per_operand: tuple[int, int, int] | None = None  # input, weight, output
+    double_buffer: bool = False
+    dma_granularity: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("input_bits", "weight_bits", "psum_bits", "output_bits"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConvschedError(f"{name}={v!r} must be a positive whole number of bits")
+        if self.capacity is not None and self.capacity_per_operand is not None:
+            raise ConvschedError("give one shared buffer capacity or one per operand, not both")
+        if self.capacity is not None and self.capacity < 1:
+            raise ConvschedError(f"buffer capacity {self.capacity} must be positive")
+        if self.capacity_per_operand is not None:
+            if len(self.capacity_per_operand) != 3 or any(c < 1 for c in self.capacity_per_operand):
+                raise ConvschedError("per-operand capacities must be three positive sizes (input, weight, output)")
+        if self.dma_granularity < 0:
+            raise ConvschedError(f"DMA granularity {self.dma_granularity} must not be negative")
+
+    # ---- word sizes --------------------------------------------------------
+    def buffer_bits(self, operand: str) -> int:
+        """Bits per word as stored in the operand's on-chip buffer."""
+        return {"input": self.input_bits, "weight": self.weight_bits, "output": self.psum_bits}[operand]
+
+    @property
+    def buffer_factor(self) -> int:
+        return 2 if self.double_buffer else 1
+
+    def buffer_bytes(self, buffer_words: Mapping[str, int]) -> dict[str, int]:
+        """On-chip bytes each operand's buffer costs (doubled when double-buffered)."""
+        return {op: bits_to_bytes(buffer_words[op] * self.buffer_bits(op)) * self.buffer_factor
+                for op in OPERANDS}
+
+    def fits(self, buffer_words: Mapping[str, int]) -> bool:
+        need = self.buffer_bytes(buffer_words)
+        if self.capacity is not None:
+            return sum(need.values()) <= self.capacity
+        if self.capacity_per_operand is not None:
+            return all(need[op] <= cap for op, cap in zip(OPERANDS, self.capacity_per_operand))
+        return True
+
+    def with_capacity(self, capacity: int | None) -> "Architecture":
+        from dataclasses import replace
+        return replace(self, capacity=capacity, capacity_per_operand=None)
+
+    # ---- I/O ---------------------------------------------------------------
+    @classmethod
+    def from_flags(cls, bits: int | None = None, psum_bits: int | None = None, **kw: Any) -> "Architecture":
+        """`--bits N` sets every word size; `--psum-bits M` then overrides partial sums."""
+        sizes: dict[str, int] = {}
+        if bits is not None:
+            sizes = dict(input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
+        if psum_bits is not None:
+            sizes["psum_bits"] = psum_bits
+        return cls(**sizes, **kw)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Architecture":
+        if not isinstance(data, Mapping):
+            raise ConvschedError("an architecture file must be a YAML mapping (bits, buffer, double_buffer, dma_granularity)")
+        known = {"bits", "buffer", "double_buffer", "dma_granularity"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConvschedError(f"unknown architecture key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        kw: dict[str, Any] = {}
+        bits = data.get("bits", {})
+        if isinstance(bits, int):
+            kw.update(input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
+        elif isinstance(bits, Mapping):
+            bad = sorted(set(bits) - {"input", "weight", "psum", "output"})
+            if bad:
+                raise ConvschedError(f"unknown word size(s) {', '.join(bad)}; use input, weight, psum, output")
+            for k, v in bits.items():
+                kw[f"{k}_bits"] = v
+        else:
+            raise ConvschedError("'bits' must be a number or a mapping of input/weight/psum/output bits")
+        buf = data.get("buffer")
+        if isinstance(buf, Mapping):
+            bad = sorted(set(buf) - set(OPERANDS))
+            if bad or set(buf) != set(OPERANDS):
+                raise ConvschedError("a per-operand 'buffer' needs exactly input, weight and output sizes")
+            kw["capacity_per_operand"] = tuple(parse_size(buf[op]) for op in OPERANDS)
+        elif buf is not None:
+            kw["capacity"] = parse_size(buf)
+        db = data.get("double_buffer", False)
+        if not isinstance(db, bool):
+            raise ConvschedError("'double_buffer' must be true or false")
+        kw["double_buffer"] = db
+        gran = data.get("dma_granularity", 0)
+        kw["dma_granularity"] = 0 if gran in (0, None) else parse_size(gran)
+        return cls(**kw)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Architecture":
+        p = Path(path)
+        if not p.is_file():
+            raise ConvschedError(f"architecture file {path} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            line = getattr(getattr(e, "problem_mark", None), "line", None)
+            where = f" (line {line + 1})" if line is not None else ""
+            raise ConvschedError(f"architecture file {path} is not valid YAML{where}; fix its syntax") from None
+        return cls.from_dict(data or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"bits": {"input": self.input_bits, "weight": self.weight_bits,
+                                      "psum": self.psum_bits, "output": self.output_bits}}
+        if self.capacity is not None:
+            d["buffer"] = self.capacity
+        elif self.capacity_per_operand is not None:
+            d["buffer"] = dict(zip(OPERANDS, self.capacity_per_operand))
+        d["double_buffer"] = self.double_buffer
+        d["dma_granularity"] = self.dma_granularity
+        return d
+
+
+def bits_to_bytes(bits: int) -> int:
+    """Whole bytes holding `bits` (rounded up: sub-byte words pack)."""
+    return -(-bits // 8)

@@ -1,0 +1,163 @@
+"""The convolution layer: shape, stride, dilation, padding, groups.
+
+`K` and `C` are the layer's total output and input channels; with `G` groups a
+schedule tiles the per-group channel counts `K // G` and `C // G` (depthwise
+is `G = C = K`). A fully connected layer is a 1x1 convolution on a 1x1 map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+from .errors import ConvschedError
+
+#: The loop dimensions of a convolution, in the canonical order.
+DIMS: tuple[str, ...] = ("N", "G", "K", "C", "OY", "OX", "FY", "FX")
+
+_POSITIVE = ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX")
+_DEFAULTS: dict[str, int] = {"N": 1, "G": 1, "FY": 1, "FX": 1, "SY": 1, "SX": 1,
+                             "DY": 1, "DX": 1, "PY": 0, "PX": 0}
+
+
+def _check_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConvschedError(f"layer field {name}={value!r} is not an integer; give a whole number")
+    return value
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One convolution layer; immutable and validated on construction."""
+
+    K: int
+    C: int
+    OY: int
+    OX: int
+    FY: int = 1
+    FX: int = 1
+    N: int = 1
+    G: int = 1
+    SY: int = 1
+    SX: int = 1
+    DY: int = 1
+    DX: int = 1
+    PY: int = 0
+    PX: int = 0
+    IY: int = field(default=0)
+    IX: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _check_int(f.name, getattr(self, f.name)))
+        for name in _POSITIVE:
+            if getattr(self, name) < 1:
+                raise ConvschedError(f"layer field {name}={getattr(self, name)} must be at least 1")
+        for name in ("PY", "PX"):
+            if getattr(self, name) < 0:
+                raise ConvschedError(f"layer field {name}={getattr(self, name)} must not be negative")
+        if self.K % self.G or self.C % self.G:
+            raise ConvschedError(
+                f"groups G={self.G} must divide both K={self.K} and C={self.C}; "
+                "for depthwise use G = C = K")
+        for axis in ("Y", "X"):
+            self._fix_input_size(axis)
+
+    def _fix_input_size(self, axis: str) -> None:
+        o, f, s, d, p, i = (getattr(self, n + axis) for n in ("O", "F", "S", "D", "P", "I"))
+        # One past the last input row the last output row touches (input coordinates).
+        reach = (o - 1) * s + (f - 1) * d + 1 - p
+        if i == 0:  # derive: symmetric padding
+            i = reach - p
+            if i < 1:
+                raise ConvschedError(
+                    f"O{axis}={o}, F{axis}={f}, S{axis}={s}, D{axis}={d}, P{axis}={p} leave no input "
+                    f"(I{axis}={i}); reduce the padding or enlarge the output")
+            object.__setattr__(self, "I" + axis, i)
+            return
+        if i < 1:
+            raise ConvschedError(f"layer field I{axis}={i} must be at least 1")
+        # Some bottom padding >= 0 must give exactly O output rows:
+        # O = floor((I + P + Pbottom - D*(F-1) - 1) / S) + 1.
+        if i > reach + s - 1:
+            expected = (i + p + max(0, reach - i) - d * (f - 1) - 1) // s + 1
+            raise ConvschedError(
+                f"O{axis}={o} does not follow from I{axis}={i}, F{axis}={f}, S{axis}={s}, D{axis}={d}, "
+                f"P{axis}={p} (that input gives O{axis}={expected}); fix O{axis} or I{axis}")
+        if reach < 1:
+            raise ConvschedError(f"padding P{axis}={p} leaves every output in the padding; reduce it")
+
+    # ---- derived sizes -------------------------------------------------
+    @property
+    def Kg(self) -> int:
+        """Output channels per group."""
+        return self.K // self.G
+
+    @property
+    def Cg(self) -> int:
+        """Input channels per group."""
+        return self.C // self.G
+
+    def dim_size(self, dim: str) -> int:
+        """Extent of a loop dimension as the schedule sees it (K, C per group)."""
+        return {"N": self.N, "G": self.G, "K": self.Kg, "C": self.Cg, "OY": self.OY,
+                "OX": self.OX, "FY": self.FY, "FX": self.FX}[dim]
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return {d: self.dim_size(d) for d in DIMS}
+
+    @property
+    def macs(self) -> int:
+        return self.N * self.K * self.Cg * self.OY * self.OX * self.FY * self.FX
+
+    @property
+    def input_words(self) -> int:
+        return self.N * self.C * self.IY * self.IX
+
+    @property
+    def weight_words(self) -> int:
+        return self.K * self.Cg * self.FY * self.FX
+
+    @property
+    def output_words(self) -> int:
+        return self.N * self.K * self.OY * self.OX
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.G > 1 and self.Kg == 1 and self.Cg == 1
+
+    # ---- I/O -------------------------------------------------------------
+    def to_dict(self, compact: bool = True) -> dict[str, int]:
+        """Fields as a dict; `compact` drops the ones at their default (IY/IX when derived)."""
+        d = asdict(self)
+        if not compact:
+            return d
+        derived = Layer(**{k: v for k, v in d.items() if k not in ("IY", "IX")})
+        out = {}
+        for k, v in d.items():
+            if k in ("IY", "IX"):
+                if v != getattr(derived, k):
+                    out[k] = v
+            elif k not in _DEFAULTS or v != _DEFAULTS[k]:
+                out[k] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Layer":
+        if not isinstance(data, Mapping):
+            raise ConvschedError(f"a layer must be a mapping of fields like K, C, OY, OX, got {data!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"name", "kind"})
+        if unknown:
+            raise ConvschedError(
+                f"unknown layer field(s) {', '.join(unknown)}; known fields: {' '.join(sorted(known))}")
+        missing = [k for k in ("K", "C", "OY", "OX") if k not in data]
+        if missing:
+            raise ConvschedError(f"layer is missing {', '.join(missing)}; give at least K, C, OY and OX")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def __str__(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.to_dict().items())

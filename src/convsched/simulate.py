@@ -1,0 +1,263 @@
+"""The walking simulator: the ground truth the model is checked against.
+
+It walks every tile iteration in loop order. Each operand's buffer is a real
+array holding exactly the elements of its current block (everything else is
+NaN); moving to a new block copies in only the elements the buffer lacks and
+drops the rest. The output buffer holds partial sums for the current block;
+a run of equal blocks ends by writing it back, and a block seen before is
+first read back. Every tile's MACs read operands from the buffers only (a
+missing element would show up as NaN), and the layer output assembled in
+main memory is compared with a direct reference convolution.
+
+It counts, it does not compute formulas: sets are boolean masks over the
+tensors, and a load is `new_block & ~resident`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arch import OPERANDS, Architecture, bits_to_bytes
+from .errors import ConvschedError
+from .layer import Layer
+from .model import RELEVANT, OperandTraffic, Traffic
+from .schedule import Schedule
+
+
+@dataclass(frozen=True)
+class SimResult:
+    traffic: Traffic          # measured, same structure as the model's
+    peak_words: dict[str, int]
+    output_ok: bool
+    max_abs_error: float
+    missing_reads: int        # MAC operands that were not in a buffer (must be 0)
+    tiles: int
+
+
+def reference_conv(layer: Layer, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Direct convolution; x (N,G,Cg,IY,IX), w (G,Kg,Cg,FY,FX) -> y (N,G,Kg,OY,OX)."""
+    L = layer
+    pb_y = max(0, (L.OY - 1) * L.SY + (L.FY - 1) * L.DY + 1 - L.PY - L.IY)
+    pb_x = max(0, (L.OX - 1) * L.SX + (L.FX - 1) * L.DX + 1 - L.PX - L.IX)
+    xp = np.pad(x, ((0, 0), (0, 0), (0, 0), (L.PY, pb_y), (L.PX, pb_x)))
+    y = np.zeros((L.N, L.G, L.Kg, L.OY, L.OX))
+    for fy in range(L.FY):
+        for fx in range(L.FX):
+            r0, c0 = fy * L.DY, fx * L.DX
+            patch = xp[:, :, :, r0:r0 + (L.OY - 1) * L.SY + 1:L.SY, c0:c0 + (L.OX - 1) * L.SX + 1:L.SX]
+            y += np.einsum("ngcyx,gkc->ngkyx", patch, w[:, :, :, fy, fx])
+    return y
+
+
+def random_operands(layer: Layer, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Small random integers (exact in float64)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-8, 8, size=(layer.N, layer.G, layer.Cg, layer.IY, layer.IX)).astype(np.float64)
+    w = rng.integers(-8, 8, size=(layer.G, layer.Kg, layer.Cg, layer.FY, layer.FX)).astype(np.float64)
+    return x, w
+
+
+def _read_mask(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
+    used = np.zeros(i, dtype=bool)
+    for oy in range(o):
+        for fy in range(f):
+            r = oy * s + fy * d - p
+            if 0 <= r < i:
+                used[r] = True
+    return used
+
+
+class _Walker:
+    def __init__(self, schedule: Schedule, x: np.ndarray, w: np.ndarray):
+        self.s = schedule
+        self.L = L = schedule.layer
+        self.x, self.w = x, w
+        self.y_mem = np.zeros((L.N, L.G, L.Kg, L.OY, L.OX))
+        self.read_y = _read_mask(L.OY, L.FY, L.SY, L.DY, L.PY, L.IY)
+        self.read_x = _read_mask(L.OX, L.FX, L.SX, L.DX, L.PX, L.IX)
+        shapes = {"input": x.shape, "weight": w.shape, "output": self.y_mem.shape}
+        self.buf = {op: np.full(shapes[op], np.nan) for op in OPERANDS}
+        self.resident = {op: np.zeros(shapes[op], dtype=bool) for op in OPERANDS}
+        self.key: dict[str, tuple | None] = {op: None for op in OPERANDS}
+        self.peak = {op: 0 for op in OPERANDS}
+        self.steps: dict[str, list[int]] = {"input": [], "weight": []}
+        self.out_runs: list[tuple[tuple, int, bool]] = []  # (block key, words, read back first)
+        self.visited: set[tuple] = set()
+        self.missing = 0
+        self._mask_cache: dict[tuple, np.ndarray] = {}
+
+    # ranges of every dimension for the loops above a level
+    def ranges(self, idx: dict[str, int], level: int) -> dict[str, tuple[int, int]]:
+        r = {}
+        above = self.s.order[:level]
+        for d in ("N", "G", "K", "C", "OY", "OX", "FY", "FX"):
+            size, t = self.L.dim_size(d), self.s.tiles[d]
+            if d in above:
+                r[d] = (idx[d] * t, min(idx[d] * t + t, size))
+            else:
+                r[d] = (0, size)
+        return r
+
+    def block_mask(self, op: str, r: dict[str, tuple[int, int]]) -> np.ndarray:
+        L = self.L
+        key = (op,) + tuple(sorted(r.items()))
+        hit = self._mask_cache.get(key)
+        if hit is not None:
+            return hit
+        m = np.zeros(self.buf[op].shape, dtype=bool)
+        sl = lambda d: slice(*r[d])  # noqa: E731
+        if op == "input":
+            rows = np.zeros(L.IY, dtype=bool)
+            lo = r["OY"][0] * L.SY + r["FY"][0] * L.DY - L.PY
+            hi = (r["OY"][1] - 1) * L.SY + (r["FY"][1] - 1) * L.DY - L.PY + 1
+            rows[max(lo, 0):max(min(hi, L.IY), 0)] = True
+            rows &= self.read_y
+            cols = np.zeros(L.IX, dtype=bool)
+            lo = r["OX"][0] * L.SX + r["FX"][0] * L.DX - L.PX
+            hi = (r["OX"][1] - 1) * L.SX + (r["FX"][1] - 1) * L.DX - L.PX + 1
+            cols[max(lo, 0):max(min(hi, L.IX), 0)] = True
+            cols &= self.read_x
+            sub = np.zeros((r["N"][1] - r["N"][0], r["G"][1] - r["G"][0], r["C"][1] - r["C"][0], L.IY, L.IX), bool)
+            sub[:] = rows[:, None] & cols[None, :]
+            m[sl("N"), sl("G"), sl("C")] = sub
+        elif op == "weight":
+            m[sl("G"), sl("K"), sl("C"), sl("FY"), sl("FX")] = True
+        else:
+            m[sl("N"), sl("G"), sl("K"), sl("OY"), sl("OX")] = True
+        if len(self._mask_cache) < 20000:
+            self._mask_cache[key] = m
+        return m
+
+    def visit_read_operand(self, op: str, idx: dict[str, int]) -> None:
+        level = self.s.buffers[op]
+        r = self.ranges(idx, level)
+        key = tuple(r[d] for d in sorted(RELEVANT[op]))
+        if key == self.key[op]:
+            return
+        mask = self.block_mask(op, r)
+        if not mask.any():  # wholly in the padding: nothing moves, the buffer stays as it was
+            return
+        self.key[op] = key
+        new = mask & ~self.resident[op]
+        self.steps[op].append(int(new.sum()))
+        src = self.x if op == "input" else self.w
+        buf = self.buf[op]
+        buf[~mask] = np.nan                 # drop what the new block does not need
+        buf[new] = src[new]                 # DMA in only what is missing
+        self.resident[op] = mask
+        self.peak[op] = max(self.peak[op], int(mask.sum()))
+
+    def visit_output(self, idx: dict[str, int]) -> None:
+        r = self.ranges(idx, self.s.buffers["output"])
+        key = tuple(r[d] for d in sorted(RELEVANT["output"]))
+        if key == self.key["output"]:
+            return
+        self.flush_output()
+        mask = self.block_mask("output", r)
+        buf = self.buf["output"]
+        buf[:] = np.nan
+        read_back = key in self.visited
+        buf[mask] = self.y_mem[mask] if read_back else 0.0
+        self.out_runs.append((key, int(mask.sum()), read_back))
+        self.visited.add(key)
+        self.key["output"] = key
+        self.resident["output"] = mask
+        self.peak["output"] = max(self.peak["output"], int(mask.sum()))
+
+    def flush_output(self) -> None:
+        if self.key["output"] is not None:
+            mask = self.resident["output"]
+            self.y_mem[mask] = self.buf["output"][mask]
+
+    def compute_tile(self, idx: dict[str, int]) -> None:
+        L = self.L
+        r = self.ranges(idx, len(self.s.order))
+        n, g, k, c = (slice(*r[d]) for d in ("N", "G", "K", "C"))
+        oy = np.arange(*r["OY"])
+        ox = np.arange(*r["OX"])
+        acc = np.zeros((r["N"][1] - r["N"][0], r["G"][1] - r["G"][0], r["K"][1] - r["K"][0], len(oy), len(ox)))
+        xb, wb = self.buf["input"], self.buf["weight"]
+        for fy in range(*r["FY"]):
+            rows = oy * L.SY + fy * L.DY - L.PY
+            rv = (rows >= 0) & (rows < L.IY)
+            for fx in range(*r["FX"]):
+                cols = ox * L.SX + fx * L.DX - L.PX
+                cv = (cols >= 0) & (cols < L.IX)
+                patch = np.zeros((acc.shape[0], acc.shape[1], r["C"][1] - r["C"][0], len(oy), len(ox)))
+                sub = xb[n, g, c][:, :, :, np.clip(rows, 0, L.IY - 1)][:, :, :, :, np.clip(cols, 0, L.IX - 1)]
+                valid = rv[:, None] & cv[None, :]
+                patch[..., valid] = sub[..., valid]   # padding is made on chip: zeros
+                wt = wb[g, k, c, fy, fx]
+                self.missing += int(np.isnan(patch).sum()) + int(np.isnan(wt).sum())
+                acc += np.einsum("ngcyx,gkc->ngkyx", np.nan_to_num(patch), np.nan_to_num(wt))
+        ob = self.buf["output"][n, g, k, slice(*r["OY"]), slice(*r["OX"])]
+        self.missing += int(np.isnan(ob).sum())
+        self.buf["output"][n, g, k, slice(*r["OY"]), slice(*r["OX"])] = ob + acc
+
+
+def simulate(schedule: Schedule, arch: Architecture | None = None, seed: int = 0,
+             max_tiles: int = 2_000_000) -> SimResult:
+    """Walk every tile of `schedule`, count every word moved, and check the output."""
+    arch = arch or Architecture()
+    L = schedule.layer
+    if schedule.n_tiles > max_tiles:
+        raise ConvschedError(f"schedule has {schedule.n_tiles} tiles, more than the simulator's limit of "
+                             f"{max_tiles}; use larger tiles or a smaller layer")
+    x, w = random_operands(L, seed)
+    walk = _Walker(schedule, x, w)
+    order = schedule.order
+    for combo in itertools.product(*(range(schedule.trips(d)) for d in order)):
+        idx = dict(zip(order, combo))
+        walk.visit_read_operand("input", idx)
+        walk.visit_read_operand("weight", idx)
+        walk.visit_output(idx)
+        walk.compute_tile(idx)
+    walk.flush_output()
+
+    ref = reference_conv(L, x, w)
+    err = float(np.max(np.abs(walk.y_mem - ref))) if ref.size else 0.0
+    traffic = _measured_traffic(schedule, arch, walk)
+    return SimResult(traffic, walk.peak, err == 0.0 and walk.missing == 0, err, walk.missing, schedule.n_tiles)
+
+
+def _step_bytes(words: int, bits: int, gran: int) -> int:
+    b = bits_to_bytes(words * bits)
+    return -(-b // gran) * gran if gran else b
+
+
+def _measured_traffic(schedule: Schedule, arch: Architecture, walk: _Walker) -> Traffic:
+    gran = arch.dma_granularity
+    ops: dict[str, OperandTraffic] = {}
+    for op, bits in (("input", arch.input_bits), ("weight", arch.weight_bits)):
+        words = sum(walk.steps[op])
+        nbytes = (sum(_step_bytes(s, bits, gran) for s in walk.steps[op] if s) if gran
+                  else bits_to_bytes(words * bits))
+        ops[op] = OperandTraffic(words, 0, nbytes, 0)
+    last_run = {key: i for i, (key, _, _) in enumerate(walk.out_runs)}
+    reads = writes = final = 0
+    read_b = psum_w = final_w = 0
+    for i, (key, words, read_back) in enumerate(walk.out_runs):
+        writes += words
+        is_final = last_run[key] == i
+        if read_back:
+            reads += words
+        if is_final:
+            final += words
+        if gran:
+            if read_back:
+                read_b += _step_bytes(words, arch.psum_bits, gran)
+            if is_final:
+                final_w += _step_bytes(words, arch.output_bits, gran)
+            else:
+                psum_w += _step_bytes(words, arch.psum_bits, gran)
+    if not gran:
+        read_b = bits_to_bytes(reads * arch.psum_bits)
+        psum_w = bits_to_bytes((writes - final) * arch.psum_bits)
+        final_w = bits_to_bytes(final * arch.output_bits)
+    ops["output"] = OperandTraffic(reads, writes, read_b, psum_w + final_w)
+    bw = dict(walk.peak)
+    return Traffic(ops["input"], ops["weight"], ops["output"], bw, arch.buffer_bytes(bw),
+                   schedule.layer.macs, output_final_writes=final)
