@@ -1,0 +1,63 @@
+"""Options and helpers shared by the CLI commands (no domain logic here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from ..arch import Architecture
+from ..errors import ConvschedError
+
+console = Console()
+err_console = Console(stderr=True)
+
+ArchOpt = typer.Option(None, "--arch", help="Architecture YAML file (word sizes, buffer, double_buffer, dma_granularity).")
+BitsOpt = typer.Option(None, "--bits", help="Bits of every word (input, weight, partial sum, output).", min=1)
+PsumBitsOpt = typer.Option(None, "--psum-bits", help="Bits of a partial sum (overrides --bits for partial sums).", min=1)
+JsonOpt = typer.Option(None, "--json", help="Write the result as JSON to PATH; '-' prints only JSON to stdout.")
+
+
+def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int], **overrides: Any) -> Architecture:
+    """The architecture from --arch, or from --bits/--psum-bits; not both."""
+    if arch is not None and (bits is not None or psum_bits is not None):
+        raise ConvschedError("give either --arch FILE or --bits/--psum-bits, not both")
+    base = Architecture.from_file(arch) if arch is not None else Architecture.from_flags(bits, psum_bits)
+    if overrides:
+        from dataclasses import replace
+        base = replace(base, **overrides)
+    return base
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a whole file or nothing: a temporary file renamed into place."""
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        raise ConvschedError(f"cannot write {path}: folder {p.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=p.parent or ".", prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def emit_json(target: Optional[str], obj: Any) -> bool:
+    """Handle --json: True when stdout was taken by JSON (so print no table)."""
+    if target is None:
+        return False
+    text = json.dumps(obj, indent=2)
+    if target == "-":
+        sys.stdout.write(text + "\n")
+        return True
+    write_text_atomic(target, text + "\n")
+    return False
