@@ -89,7 +89,7 @@ class Architecture:
         if not isinstance(data, Mapping):
             raise ConvschedError("an architecture file must be a YAML mapping (bits, buffer, double_buffer, dma_granularity)")
         known = {"bits", "buffer", "double_buffer", "dma_granularity"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
             raise ConvschedError(f"unknown architecture key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         kw: dict[str, Any] = {}
@@ -97,7 +97,7 @@ class Architecture:
         if isinstance(bits, int):
             kw.update(input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
         elif isinstance(bits, Mapping):
-            bad = sorted(set(bits) - {"input", "weight", "psum", "output"})
+            bad = sorted(map(str, set(bits) - {"input", "weight", "psum", "output"}))
             if bad:
                 raise ConvschedError(f"unknown word size(s) {', '.join(bad)}; use input, weight, psum, output")
             for k, v in bits.items():
@@ -124,7 +124,7 @@ class Architecture:
     def from_file(cls, path: str | Path) -> "Architecture":
         p = Path(path)
         if not p.is_file():
-            raise ConvschedError(f"architecture file {path} does not exist")
+            raise ConvschedError(f"architecture file {path} does not exist or is not a file")
         try:
             data = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e:

@@ -150,7 +150,7 @@ class Layer:
         if not isinstance(data, Mapping):
             raise ConvschedError(f"a layer must be a mapping of fields like K, C, OY, OX, got {data!r}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"name", "kind"})
+        unknown = sorted(map(str, set(data) - known - {"name", "kind"}))
         if unknown:
             raise ConvschedError(
                 f"unknown layer field(s) {', '.join(unknown)}; known fields: {' '.join(sorted(known))}")

@@ -50,7 +50,7 @@ class Schedule:
         full = {d: tiles.get(d, self.layer.dim_size(d)) if d in order else self.layer.dim_size(d) for d in DIMS}
         object.__setattr__(self, "tiles", full)
         buffers = dict(self.buffers)
-        unknown = sorted(set(buffers) - set(OPERANDS))
+        unknown = sorted(map(str, set(buffers) - set(OPERANDS)))
         if unknown:
             raise ConvschedError(f"unknown operand(s) {', '.join(unknown)} in buffers; use input, weight, output")
         for op in OPERANDS:
@@ -85,7 +85,7 @@ class Schedule:
     def from_dict(cls, data: Mapping[str, Any], layer: Layer | None = None) -> "Schedule":
         if not isinstance(data, Mapping):
             raise ConvschedError("a schedule must be a JSON object with layer, order, tiles and buffers")
-        unknown = sorted(set(data) - {"layer", "order", "tiles", "buffers", "name"})
+        unknown = sorted(map(str, set(data) - {"layer", "order", "tiles", "buffers", "name"}))
         if unknown:
             raise ConvschedError(f"unknown schedule key(s) {', '.join(unknown)}; use layer, order, tiles, buffers")
         if layer is None:
@@ -107,7 +107,7 @@ class Schedule:
     def from_file(cls, path: str | Path) -> "Schedule":
         p = Path(path)
         if not p.is_file():
-            raise ConvschedError(f"schedule file {path} does not exist")
+            raise ConvschedError(f"schedule file {path} does not exist or is not a file")
         try:
             data = json.loads(p.read_text())
         except json.JSONDecodeError as e:
