@@ -24,7 +24,7 @@ from convsched.schedule import Schedule
 from convsched.simulate import simulate
 
 #: The simulator walks every tile; keep the walk short.
-MAX_TILES = 300
+MAX_TILES = 400
 
 
 @st.composite
@@ -150,7 +150,7 @@ def check_consistency(s: Schedule, arch: Architecture) -> None:
     assert j["total_words"] == t.total_words and j["total_bytes"] == t.total_bytes and j["macs"] == t.macs
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
+@settings(max_examples=9000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
                                                                     HealthCheck.too_slow])
 @given(s=schedules(), arch=architectures())
 def test_model_equals_walk(s: Schedule, arch: Architecture) -> None:
