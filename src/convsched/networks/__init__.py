@@ -1,0 +1,139 @@
+"""Networks: ordered lists of named conv/FC layers, from built-in tables, layer
+files, inline specs or ONNX models.
+
+`load_target(target, batch)` accepts
+
+* a built-in name, case-insensitive (`builtin_names()`; see `builtin.py` for
+  the tables and their naming);
+* a path to an ``.onnx`` model (needs the optional ``onnx`` package; see
+  `networks/onnx.py`);
+* a ``.yaml``/``.yml``/``.json`` layer file: a list of layer mappings, or a
+  mapping ``{name: ..., layers: [...]}``; each layer has the `Layer` fields
+  and optionally ``name``, ``kind`` (``conv``/``fc``), ``input_bits`` and
+  ``weight_bits``;
+* an inline spec such as ``K=64,C=64,OY=56,OX=56,FY=3,FX=3,PY=1,PX=1`` (any
+  `Layer` field, optionally ``name=...`` and ``kind=...``).
+
+`batch` is the batch size N of built-in networks, of file and inline layers
+that do not give ``N`` themselves, and of an ONNX model's symbolic batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConvschedError
+from ..layer import Layer
+
+KINDS = ("conv", "fc")
+
+
+@dataclass(frozen=True)
+class NetLayer:
+    """One named layer of a network."""
+
+    name: str          # layer name as in the published architecture / ONNX node name
+    kind: str          # "conv" or "fc"
+    layer: Layer
+    input_bits: int | None = None   # word sizes when the source says (quantized ONNX), else None
+    weight_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConvschedError(f"layer {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+
+    @property
+    def macs(self) -> int:
+        return self.layer.macs
+
+    def to_dict(self) -> dict:
+        """Name, kind, every Layer field (N G K C OY OX FY FX SY SX DY DX PY PX IY IX), bits and MACs."""
+        L = self.layer
+        d: dict = {"name": self.name, "kind": self.kind}
+        for f in ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX", "PY", "PX", "IY", "IX"):
+            d[f] = getattr(L, f)
+        d["input_bits"] = self.input_bits
+        d["weight_bits"] = self.weight_bits
+        d["macs"] = L.macs
+        return d
+
+
+@dataclass(frozen=True)
+class Network:
+    """A named, ordered tuple of layers (plus what an importer skipped)."""
+
+    name: str
+    layers: tuple[NetLayer, ...]
+    skipped: dict[str, int] = field(default_factory=dict)  # op type -> count (ONNX)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def macs(self) -> int:
+        return sum(nl.layer.macs for nl in self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def to_dict(self) -> dict:
+        return {"network": self.name, "layers": [nl.to_dict() for nl in self.layers],
+                "macs": self.macs, "skipped": dict(self.skipped), "notes": list(self.notes)}
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in networks."""
+    from .builtin import BUILTINS
+    return list(BUILTINS)
+
+
+def builtin_network(name: str, batch: int = 1) -> Network:
+    """A built-in network by (case-insensitive) name."""
+    from .builtin import BUILTINS, lookup, rows_to_layers
+    _check_batch(batch)
+    canonical = lookup(name)
+    if canonical is None:
+        raise ConvschedError(f"unknown network {name!r}; built-in networks: {', '.join(BUILTINS)} "
+                             "(or give an .onnx, .yaml/.json file or an inline spec K=..,C=..,OY=..,OX=..)")
+    rows = rows_to_layers(BUILTINS[canonical](), batch)
+    return Network(canonical, tuple(NetLayer(n, k, L) for n, k, L in rows))
+
+
+def _check_batch(batch: int) -> None:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConvschedError(f"batch {batch!r} must be a whole number of at least 1")
+
+
+_FILE_SUFFIXES = (".onnx", ".yaml", ".yml", ".json")
+
+
+def load_target(target: str, batch: int = 1) -> Network:
+    """A network from a built-in name, an .onnx / .yaml / .yml / .json file, or an inline layer spec."""
+    _check_batch(batch)
+    target = str(target)
+    if not target.strip():
+        raise ConvschedError("empty target; give a built-in network name, a model/layer file or an inline spec")
+    path = Path(target)
+    suffix = path.suffix.lower()
+    if suffix in _FILE_SUFFIXES or (path.exists() and path.is_file()):
+        if not path.exists():
+            raise ConvschedError(f"file {target} does not exist")
+        if path.is_dir():
+            raise ConvschedError(f"{target} is a folder, not a model or layer file")
+        if suffix == ".onnx":
+            from .onnx import load_onnx
+            return load_onnx(path, batch)
+        if suffix in (".yaml", ".yml", ".json"):
+            from .files import load_layer_file
+            return load_layer_file(path, batch)
+        raise ConvschedError(f"{target}: unknown file type {suffix or '(none)'}; "
+                             "give an .onnx model or a .yaml/.yml/.json layer file")
+    if "=" in target:
+        from .files import parse_inline
+        return parse_inline(target, batch)
+    from .builtin import lookup
+    if lookup(target) is None and ("/" in target or "\\" in target):
+        raise ConvschedError(f"file {target} does not exist")
+    return builtin_network(target, batch)
+
+
+__all__ = ["NetLayer", "Network", "builtin_network", "builtin_names", "load_target", "KINDS"]

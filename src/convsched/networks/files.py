@@ -1,0 +1,152 @@
+"""Layer files (YAML or JSON) and inline layer specs.
+
+A layer file is either a list of layer mappings or a mapping
+``{name: ..., layers: [...]}``. Each layer mapping holds `Layer` fields
+(at least K, C, OY, OX) and optionally ``name`` (default ``layer<i>``, counted
+from 1), ``kind`` (``conv`` or ``fc``; default ``fc`` for a 1x1 layer on a 1x1
+map, else ``conv``), ``input_bits`` and ``weight_bits``. A layer without
+``N`` gets the batch given to `load_target`.
+
+An inline spec is ``FIELD=VALUE`` pairs separated by commas, e.g.
+``K=64,C=64,OY=56,OX=56,FY=3,FX=3,PY=1,PX=1``, with the same optional keys.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ConvschedError
+from ..layer import Layer
+from . import KINDS, NetLayer, Network
+
+_EXTRA_KEYS = ("name", "kind", "input_bits", "weight_bits")
+_LAYER_FIELDS = ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX", "PY", "PX", "IY", "IX")
+
+
+def default_kind(layer: Layer) -> str:
+    return "fc" if layer.OY == layer.OX == layer.FY == layer.FX == 1 and layer.G == 1 else "conv"
+
+
+def netlayer_from_dict(data: Any, batch: int, default_name: str, where: str) -> NetLayer:
+    """One NetLayer from a mapping; `where` prefixes error messages."""
+    if not isinstance(data, Mapping):
+        raise ConvschedError(f"{where}: a layer must be a mapping of fields like K, C, OY, OX, got {data!r}")
+    d = dict(data)
+    name = d.pop("name", default_name)
+    if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == "":
+        raise ConvschedError(f"{where}: name {name!r} must be a non-empty string")
+    name = str(name)
+    kind = d.pop("kind", None)
+    bits: dict[str, int | None] = {}
+    for key in ("input_bits", "weight_bits"):
+        v = d.pop(key, None)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConvschedError(f"{where} ({name}): {key}={v!r} must be a whole number of at least 1")
+        bits[key] = v
+    d.setdefault("N", batch)
+    try:
+        layer = Layer.from_dict(d)
+    except ConvschedError as e:
+        raise ConvschedError(f"{where} ({name}): {e}") from None
+    except TypeError as e:  # e.g. non-string keys
+        raise ConvschedError(f"{where} ({name}): {e}") from None
+    if kind is None:
+        kind = default_kind(layer)
+    if kind not in KINDS:
+        raise ConvschedError(f"{where} ({name}): kind {kind!r} is not one of {', '.join(KINDS)}")
+    return NetLayer(name, kind, layer, bits["input_bits"], bits["weight_bits"])
+
+
+def network_from_data(data: Any, batch: int, default_name: str, where: str) -> Network:
+    """A Network from parsed YAML/JSON: a list of layers or {name, layers}."""
+    name = default_name
+    if isinstance(data, Mapping):
+        unknown = sorted(str(k) for k in data if k not in ("name", "layers"))
+        if "layers" not in data:
+            if {"K", "C"} <= set(data):
+                data = {"layers": [data]}  # a single layer mapping
+            else:
+                raise ConvschedError(f"{where}: expected a list of layers or a mapping with 'layers'")
+        elif unknown:
+            raise ConvschedError(f"{where}: unknown key(s) {', '.join(unknown)}; expected 'name' and 'layers'")
+        name = str(data.get("name") or default_name)
+        items = data["layers"]
+    else:
+        items = data
+    if not isinstance(items, list):
+        raise ConvschedError(f"{where}: 'layers' must be a list of layer mappings, got {type(items).__name__}")
+    if not items:
+        raise ConvschedError(f"{where}: no layers; give at least one layer with K, C, OY and OX")
+    layers = []
+    seen: set[str] = set()
+    for i, item in enumerate(items, start=1):
+        nl = netlayer_from_dict(item, batch, f"layer{i}", f"{where}: layer {i}")
+        if nl.name in seen:
+            raise ConvschedError(f"{where}: layer {i}: duplicate layer name {nl.name!r}")
+        seen.add(nl.name)
+        layers.append(nl)
+    return Network(name, tuple(layers))
+
+
+def load_layer_file(path: Path, batch: int = 1) -> Network:
+    """A Network from a .yaml/.yml/.json layer file."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConvschedError(f"{path}: not a text file; a layer file is YAML or JSON") from None
+    except OSError as e:
+        raise ConvschedError(f"cannot read {path}: {e.strerror or e}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConvschedError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    else:
+        import yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConvschedError(f"{path}: malformed YAML{at}: {problem}") from None
+    if data is None:
+        raise ConvschedError(f"{path}: the file is empty; give a list of layers")
+    return network_from_data(data, batch, path.stem, str(path))
+
+
+def _parse_value(key: str, value: str, spec: str) -> Any:
+    if key in ("name", "kind"):
+        if not value:
+            raise ConvschedError(f"inline spec {spec!r}: {key} is empty")
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConvschedError(f"inline spec {spec!r}: field {key}={value!r} is not a whole number") from None
+
+
+def parse_inline(spec: str, batch: int = 1) -> Network:
+    """A one-layer Network from ``K=64,C=64,OY=56,OX=56,...``."""
+    data: dict[str, Any] = {}
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ConvschedError(f"inline spec {spec!r}: {part!r} is not FIELD=VALUE")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key not in _LAYER_FIELDS and key not in _EXTRA_KEYS:
+            upper = key.upper()
+            if upper in _LAYER_FIELDS:
+                key = upper
+            else:
+                raise ConvschedError(f"inline spec {spec!r}: unknown field {key!r}; known fields: "
+                                     f"{' '.join(_LAYER_FIELDS)} name kind input_bits weight_bits")
+        if key in data:
+            raise ConvschedError(f"inline spec {spec!r}: field {key} is given twice")
+        data[key] = _parse_value(key, value, spec)
+    nl = netlayer_from_dict(data, batch, "layer1", f"inline spec {spec!r}")
+    return Network(nl.name, (nl,))
