@@ -1,0 +1,219 @@
+"""Compile the generated C, run it on seeded random data, and check it against the model.
+
+Each program is built twice: a release build (`-O2 -Wall -Werror`) and a
+debug build (`-DCONVSCHED_CHECK`: every local-buffer index is bounds-checked
+and every slot's tag is checked, so reading an element the block does not hold
+fails) under `-fsanitize=address,undefined` when the compiler supports it.
+Both must run cleanly and report the same counts. Temporary files are always
+removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Sequence
+
+from ..arch import OPERANDS, Architecture
+from ..errors import ConvschedError
+from ..model import Traffic, evaluate
+from ..schedule import Schedule
+from .emit import KernelPlan, emit_program
+
+BASE_FLAGS = ["-std=c99", "-Wall", "-Werror"]
+RELEASE_FLAGS = ["-O2"]
+DEBUG_FLAGS = ["-g", "-DCONVSCHED_CHECK"]
+#: below this many MACs in a program the checked build uses -O0 (compiles fast), else -O1 (runs fast)
+SMALL_MACS = 2_000_000
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+COUNTERS = ("input_read", "weight_read", "psum_read", "psum_write", "final_write")
+
+
+@dataclass
+class CodegenResult:
+    """Predicted (model) and measured (generated code) traffic of one schedule."""
+
+    schedule: Schedule
+    arch: Architecture
+    predicted: Traffic
+    words: dict[str, int]          # per counter
+    bytes: dict[str, int]          # per counter
+    peak: dict[str, int]           # largest block per operand, words
+    buffer_words: dict[str, int]   # declared local buffer sizes
+    mismatches: int
+    first_mismatch: int
+    sanitized: bool                # the debug run also ran under ASan/UBSan
+    problems: list[str] = field(default_factory=list)
+
+    # measured, in the model's shape ---------------------------------------------
+    def measured_words(self) -> dict[str, dict[str, int]]:
+        w = self.words
+        return {"input": {"read": w["input_read"], "write": 0},
+                "weight": {"read": w["weight_read"], "write": 0},
+                "output": {"read": w["psum_read"], "write": w["psum_write"] + w["final_write"]}}
+
+    def measured_bytes(self) -> dict[str, dict[str, int]]:
+        b = self.bytes
+        return {"input": {"read": b["input_read"], "write": 0},
+                "weight": {"read": b["weight_read"], "write": 0},
+                "output": {"read": b["psum_read"], "write": b["psum_write"] + b["final_write"]}}
+
+    def predicted_words(self) -> dict[str, dict[str, int]]:
+        return {op: {"read": self.predicted.operand(op).read, "write": self.predicted.operand(op).write}
+                for op in OPERANDS}
+
+    def predicted_bytes(self) -> dict[str, dict[str, int]]:
+        return {op: {"read": self.predicted.operand(op).read_bytes, "write": self.predicted.operand(op).write_bytes}
+                for op in OPERANDS}
+
+    @property
+    def output_matches(self) -> bool:
+        return self.mismatches == 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "predicted": self.predicted_words(),
+            "measured": self.measured_words(),
+            "predicted_bytes": self.predicted_bytes(),
+            "measured_bytes": self.measured_bytes(),
+            "buffer_words": {"model": dict(self.predicted.buffer_words), "declared": dict(self.buffer_words),
+                             "peak_block": dict(self.peak)},
+            "output_matches": self.output_matches,
+            "sanitized": self.sanitized,
+            "problems": list(self.problems),
+            "passed": self.passed,
+        }
+
+
+def find_compiler() -> str:
+    """The system C compiler: $CC if set, else `cc`; a clear error when there is none."""
+    name = os.environ.get("CC") or "cc"
+    path = shutil.which(name)
+    if path is None:
+        raise ConvschedError(f"no C compiler found ({name!r} is not on PATH); install gcc or clang, or set CC")
+    return path
+
+
+@lru_cache(maxsize=8)
+def sanitizer_flags(cc: str) -> tuple[str, ...]:
+    """ASan+UBSan flags if `cc` can build and run a sanitized program, else ()."""
+    with tempfile.TemporaryDirectory(prefix="convsched-probe-") as tmp:
+        src = os.path.join(tmp, "probe.c")
+        exe = os.path.join(tmp, "probe")
+        with open(src, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            r = subprocess.run([cc, *SANITIZE_FLAGS, src, "-o", exe], capture_output=True, timeout=60)
+            if r.returncode != 0:
+                return ()
+            r = subprocess.run([exe], capture_output=True, timeout=60)
+            return tuple(SANITIZE_FLAGS) if r.returncode == 0 else ()
+        except (OSError, subprocess.SubprocessError):
+            return ()
+
+
+def _compile(cc: str, src: str, exe: str, flags: Sequence[str]) -> None:
+    try:
+        r = subprocess.run([cc, *BASE_FLAGS, *flags, src, "-o", exe], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise ConvschedError(f"the C compiler {cc} took more than 300 s on the generated code") from None
+    except OSError as e:
+        raise ConvschedError(f"could not run the C compiler {cc}: {e.strerror}") from None
+    if r.returncode != 0:
+        lines = [ln for ln in (r.stderr + r.stdout).splitlines() if "error" in ln] or r.stderr.splitlines() or ["?"]
+        raise ConvschedError(f"the generated C code does not compile with {os.path.basename(cc)} "
+                             f"{' '.join(flags)}: {lines[0].strip()}")
+
+
+def _run(exe: str, seed: int, what: str, timeout: float) -> list[dict[str, Any]]:
+    try:
+        r = subprocess.run([exe, str(seed)], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ConvschedError(f"the {what} program ran longer than {timeout:.0f} s; use a smaller layer") from None
+    if r.returncode != 0:
+        msg = next((ln.strip() for ln in r.stderr.splitlines() if ln.strip() and ("ERROR" in ln or "check failed" in ln
+                    or "runtime error" in ln)), None) or (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[0]
+        raise _RunFailure(f"{what} run failed (exit status {r.returncode}): {msg}")
+    return [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+
+
+class _RunFailure(Exception):
+    pass
+
+
+def run_cases(cases: Sequence[tuple[Schedule, Architecture]], seed: int = 0, *,
+              debug: bool = True, sanitize: bool = True, timeout: float = 600.0) -> list[CodegenResult]:
+    """Generate one program for all cases, build and run it, and check every case.
+
+    Bad input (buffers over capacity, no compiler, compile errors) raises
+    ConvschedError; a failing run or a mismatch is reported in the results.
+    """
+    source, plans = emit_program(cases)
+    cc = find_compiler()
+    predicted = [evaluate(s, a) for s, a in cases]
+    with tempfile.TemporaryDirectory(prefix="convsched-c-") as tmp:
+        src = os.path.join(tmp, "conv.c")
+        with open(src, "w") as f:
+            f.write(source)
+        rel = os.path.join(tmp, "conv")
+        _compile(cc, src, rel, RELEASE_FLAGS)
+        failures: list[str] = []
+        try:
+            release = _run(rel, seed, "release", timeout)
+        except _RunFailure as e:
+            release, failures = [], [str(e)]
+        debug_lines: list[dict[str, Any]] | None = None
+        san: tuple[str, ...] = ()
+        if debug:
+            san = sanitizer_flags(cc) if sanitize else ()
+            dbg = os.path.join(tmp, "conv-check")
+            opt = "-O0" if sum(s.layer.macs for s, _ in cases) < SMALL_MACS else "-O1"
+            _compile(cc, src, dbg, [opt, *DEBUG_FLAGS, *san])
+            try:
+                debug_lines = _run(dbg, seed, "checked" + (" (ASan/UBSan)" if san else ""), timeout)
+            except _RunFailure as e:
+                failures.append(str(e))
+    return [_check(plan, pred, release, debug_lines, failures, k, bool(san))
+            for k, (plan, pred) in enumerate(zip(plans, predicted))]
+
+
+def _check(plan: KernelPlan, pred: Traffic, release: list[dict[str, Any]], debug: list[dict[str, Any]] | None,
+           failures: list[str], k: int, sanitized: bool) -> CodegenResult:
+    line = next((d for d in release if d.get("kernel") == k), None)
+    problems = list(failures)
+    if line is None:
+        if not problems:
+            problems.append("the program printed no result for this schedule")
+        line = {"words": [0] * 5, "bytes": [0] * 5, "peak": [0] * 3, "mismatches": -1, "first_mismatch": -1}
+    res = CodegenResult(plan.schedule, plan.arch, pred, dict(zip(COUNTERS, line["words"])),
+                        dict(zip(COUNTERS, line["bytes"])), dict(zip(OPERANDS, line["peak"])),
+                        plan.buffer_words, line["mismatches"], line["first_mismatch"], sanitized, problems)
+    if debug is not None:
+        dline = next((d for d in debug if d.get("kernel") == k), None)
+        if dline is not None and dline != line and not failures:
+            problems.append("the checked build reports different counts or outputs than the release build")
+    if res.mismatches != 0 and line["mismatches"] != -1:
+        problems.append(f"{res.mismatches} output element(s) differ from the reference (first at index {res.first_mismatch})")
+    if res.measured_words() != res.predicted_words():
+        problems.append("measured words differ from the model")
+    if res.measured_bytes() != res.predicted_bytes():
+        problems.append("measured bytes differ from the model")
+    if res.buffer_words != dict(pred.buffer_words):
+        problems.append(f"declared buffers {res.buffer_words} differ from the model's {dict(pred.buffer_words)}")
+    if line["mismatches"] != -1 and res.peak != dict(pred.buffer_words):
+        problems.append(f"largest blocks {res.peak} differ from the model's buffer sizes {dict(pred.buffer_words)}")
+    return res
+
+
+def run_c(schedule: Schedule, arch: Architecture | None = None, seed: int = 0, **kw: Any) -> CodegenResult:
+    """Generate, compile and run one schedule; see `run_cases`."""
+    return run_cases([(schedule, arch or Architecture())], seed, **kw)[0]
