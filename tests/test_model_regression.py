@@ -252,6 +252,11 @@ def test_huge_tile_count_is_closed_form():
         t = evaluate(s)
         assert t.macs == 64 * 64 * 224 * 224 * 9
         assert t.weight.read >= 64 * 64 * 9
+    # filter loops outermost (input rows/columns controlled by two loops each, FY outside OY)
+    for order2 in (["FY", "FX", "OY", "OX", "K", "C"], ["OY", "FY", "C", "FX", "OX", "K"]):
+        s = sched({**layer, "FY": 7, "FX": 7, "PY": 3, "PX": 3, "SY": 2, "SX": 2}, order2,
+                  {d: 1 for d in order2}, {"input": 6, "weight": 2, "output": 3})
+        assert evaluate(s).macs == 64 * 64 * 224 * 224 * 49
     # innermost buffers, tile 1: consecutive tiles always differ in (FY, FX), so every MAC
     # loads its weight word anew; the output word is revisited once per C iteration.
     s = sched(layer, order, {d: 1 for d in order}, {"input": 6, "weight": 6, "output": 6})
