@@ -83,6 +83,7 @@ def test_hand_picked_schedule_runs_exactly(results, name):
     assert r.measured_words() == r.predicted_words()
     assert r.measured_bytes() == r.predicted_bytes()
     assert r.peak == r.predicted.buffer_words
+    assert r.numpy_check is True        # the output also equals a numpy reference of the same data
 
 
 @needs_cc
@@ -144,6 +145,29 @@ def test_missing_compiler_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CC", "no-such-compiler-xyz")
     with pytest.raises(ConvschedError, match="no C compiler"):
         run_c(*CASES["depthwise"])
+
+
+@needs_cc
+def test_compile_error_is_a_clear_error(monkeypatch):
+    from convsched.codegen import harness, run_c
+    real = harness.emit_program
+
+    def broken(cases):
+        src, plans = real(cases)
+        return src.replace("int main(", "int main(((", 1), plans
+
+    monkeypatch.setattr(harness, "emit_program", broken)
+    with pytest.raises(ConvschedError, match="does not compile") as e:
+        run_c(*CASES["depthwise"])
+    assert "\n" not in str(e.value)
+
+
+def test_numpy_replay_of_the_c_generator():
+    from convsched.codegen.reference import random_values, wrap
+    import numpy as np
+    v = random_values(123, 0, 1000, 8)
+    assert v.min() >= -8 and v.max() <= 7 and len(set(v.tolist())) == 16
+    assert wrap(np.array([127, 128, -129, 255, 256]), 8).tolist() == [127, -128, 127, -1, 0]
 
 
 # ---- CLI ------------------------------------------------------------------------------------------

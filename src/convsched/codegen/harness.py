@@ -24,6 +24,7 @@ from ..errors import ConvschedError
 from ..model import Traffic, evaluate
 from ..schedule import Schedule
 from .emit import KernelPlan, emit_program
+from .reference import output_hash
 
 BASE_FLAGS = ["-std=c99", "-Wall", "-Werror"]
 RELEASE_FLAGS = ["-O2"]
@@ -31,6 +32,10 @@ DEBUG_FLAGS = ["-g", "-DCONVSCHED_CHECK"]
 #: below this many MACs in a program the checked build uses -O0 (compiles fast), else -O1 (runs fast)
 SMALL_MACS = 2_000_000
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+#: above this many MACs the numpy cross-check of the output is skipped (the C reference still runs)
+NUMPY_MAX_MACS = 300_000_000
+#: leaks are not overruns; LeakSanitizer also fails under some debuggers/containers
+SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
 COUNTERS = ("input_read", "weight_read", "psum_read", "psum_write", "final_write")
 
 
@@ -48,6 +53,7 @@ class CodegenResult:
     mismatches: int
     first_mismatch: int
     sanitized: bool                # the debug run also ran under ASan/UBSan
+    numpy_check: bool | None       # output hash equals a numpy reference (None: skipped)
     problems: list[str] = field(default_factory=list)
 
     # measured, in the model's shape ---------------------------------------------
@@ -73,7 +79,7 @@ class CodegenResult:
 
     @property
     def output_matches(self) -> bool:
-        return self.mismatches == 0
+        return self.mismatches == 0 and self.numpy_check is not False
 
     @property
     def passed(self) -> bool:
@@ -88,6 +94,7 @@ class CodegenResult:
             "buffer_words": {"model": dict(self.predicted.buffer_words), "declared": dict(self.buffer_words),
                              "peak_block": dict(self.peak)},
             "output_matches": self.output_matches,
+            "numpy_reference_matches": self.numpy_check,
             "sanitized": self.sanitized,
             "problems": list(self.problems),
             "passed": self.passed,
@@ -115,7 +122,7 @@ def sanitizer_flags(cc: str) -> tuple[str, ...]:
             r = subprocess.run([cc, *SANITIZE_FLAGS, src, "-o", exe], capture_output=True, timeout=60)
             if r.returncode != 0:
                 return ()
-            r = subprocess.run([exe], capture_output=True, timeout=60)
+            r = subprocess.run([exe], capture_output=True, timeout=60, env={**os.environ, **SANITIZER_ENV})
             return tuple(SANITIZE_FLAGS) if r.returncode == 0 else ()
         except (OSError, subprocess.SubprocessError):
             return ()
@@ -136,7 +143,8 @@ def _compile(cc: str, src: str, exe: str, flags: Sequence[str]) -> None:
 
 def _run(exe: str, seed: int, what: str, timeout: float) -> list[dict[str, Any]]:
     try:
-        r = subprocess.run([exe, str(seed)], capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run([exe, str(seed)], capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **SANITIZER_ENV})
     except subprocess.TimeoutExpired:
         raise ConvschedError(f"the {what} program ran longer than {timeout:.0f} s; use a smaller layer") from None
     if r.returncode != 0:
@@ -182,12 +190,12 @@ def run_cases(cases: Sequence[tuple[Schedule, Architecture]], seed: int = 0, *,
                 debug_lines = _run(dbg, seed, "checked" + (" (ASan/UBSan)" if san else ""), timeout)
             except _RunFailure as e:
                 failures.append(str(e))
-    return [_check(plan, pred, release, debug_lines, failures, k, bool(san))
+    return [_check(plan, pred, release, debug_lines, failures, k, bool(san), seed)
             for k, (plan, pred) in enumerate(zip(plans, predicted))]
 
 
 def _check(plan: KernelPlan, pred: Traffic, release: list[dict[str, Any]], debug: list[dict[str, Any]] | None,
-           failures: list[str], k: int, sanitized: bool) -> CodegenResult:
+           failures: list[str], k: int, sanitized: bool, seed: int) -> CodegenResult:
     line = next((d for d in release if d.get("kernel") == k), None)
     problems = list(failures)
     if line is None:
@@ -196,7 +204,11 @@ def _check(plan: KernelPlan, pred: Traffic, release: list[dict[str, Any]], debug
         line = {"words": [0] * 5, "bytes": [0] * 5, "peak": [0] * 3, "mismatches": -1, "first_mismatch": -1}
     res = CodegenResult(plan.schedule, plan.arch, pred, dict(zip(COUNTERS, line["words"])),
                         dict(zip(COUNTERS, line["bytes"])), dict(zip(OPERANDS, line["peak"])),
-                        plan.buffer_words, line["mismatches"], line["first_mismatch"], sanitized, problems)
+                        plan.buffer_words, line["mismatches"], line["first_mismatch"], sanitized, None, problems)
+    if "y_hash" in line and plan.schedule.layer.macs <= NUMPY_MAX_MACS:
+        res.numpy_check = line["y_hash"] == output_hash(plan, seed)
+        if not res.numpy_check:
+            problems.append("the output differs from a numpy reference convolution of the same data")
     if debug is not None:
         dline = next((d for d in debug if d.get("kernel") == k), None)
         if dline is not None and dline != line and not failures:
