@@ -52,6 +52,9 @@ def run_c_command(
     if not emit_json(json_out, res.to_json()):
         console.print(result_table(res, f"generated C: {sched.layer}\n{schedule_summary(sched)}"))
         checked = "checked build under ASan/UBSan" if res.sanitized else "checked build (no sanitizer available)"
+        if res.arch.double_buffer:
+            console.print("[yellow]note: double_buffer is set; the generated code is single-buffered "
+                          "(no prefetch), which moves the same words[/]")
         if res.passed:
             console.print(f"[green]PASS[/]: output bit-exact, bytes equal the model, buffers not overrun ({checked})")
         else:
