@@ -1,0 +1,441 @@
+"""The optimizer: a provably optimal schedule per layer, by exhaustive-equivalent search.
+
+The space is every schedule of the semantics: any order of the tiled
+dimensions, any tile sizes (no divisibility), any buffer level per operand,
+subject to the capacity. It is reduced only by exact equivalences and
+dominance arguments (docs/optimizer.md gives the proofs):
+
+1. a loop with one trip changes nothing -> only dimensions with >= 2 trips
+   appear in an order;
+2. loops below the deepest buffer change no block -> the deepest buffer sits
+   below the innermost loop;
+3. a buffer just below a loop its operand does not depend on holds the same
+   blocks one level up -> each buffer sits at 0 or just below a loop its
+   operand depends on;
+4. for N, G, K and C the traffic depends on the trip count only, and buffers
+   grow with the tile -> only the smallest tile of each trip count;
+5. for the spatial dimensions, within one trip count, a tile pair whose
+   per-axis sums are dominated (no smaller first-block sums, no larger
+   overlaps, no smaller buffer) by another is dropped.
+
+Every remaining candidate is evaluated exactly with the vectorised model.
+The objective is least total bytes, ties broken by the smaller total buffer,
+then by fewer tiles.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .arch import OPERANDS, Architecture
+from .errors import ConvschedError
+from .layer import DIMS, Layer
+from .model import RELEVANT, Traffic, evaluate
+from .schedule import Schedule
+from .vmodel import evaluate_many
+
+SPATIAL_DIMS = frozenset({"OY", "OX", "FY", "FX"})
+OBJECTIVES = ("bytes", "reads")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """User restrictions of the search space."""
+
+    orders: tuple[tuple[str, ...], ...] | None = None   # allowed loop orders (dims may stay untiled)
+    untiled: frozenset[str] = frozenset()               # dimensions that must not be tiled
+    tile_min: Mapping[str, int] = field(default_factory=dict)
+    tile_max: Mapping[str, int] = field(default_factory=dict)
+    buffers: Mapping[str, int] | None = None            # fixed buffer levels (with a fixed order)
+
+    def check(self, layer: Layer) -> None:
+        for d in set(self.untiled) | set(self.tile_min) | set(self.tile_max):
+            if d not in DIMS:
+                raise ConvschedError(f"unknown dimension {d!r} in constraints; use some of {' '.join(DIMS)}")
+        for d in DIMS:
+            lo, hi = self.tile_min.get(d, 1), self.tile_max.get(d, layer.dim_size(d))
+            if lo < 1 or hi < 1:
+                raise ConvschedError(f"tile bounds for {d} must be positive")
+            if lo > hi:
+                raise ConvschedError(f"tile bounds for {d} contradict each other: minimum {lo} > maximum {hi}")
+            if lo > layer.dim_size(d):
+                raise ConvschedError(f"tile minimum {d}>={lo} is larger than the layer's {d}={layer.dim_size(d)}")
+            if d in self.untiled and hi < layer.dim_size(d):
+                raise ConvschedError(f"{d} is both untiled and bounded to tiles <= {hi}; drop one of them")
+        if self.orders is not None:
+            for order in self.orders:
+                for d in order:
+                    if d not in DIMS:
+                        raise ConvschedError(f"unknown dimension {d!r} in order; use some of {' '.join(DIMS)}")
+                if len(set(order)) != len(order):
+                    raise ConvschedError(f"order {' '.join(order)} repeats a dimension")
+        if self.buffers is not None:
+            if self.orders is None or len(self.orders) != 1:
+                raise ConvschedError("fixed buffer levels need exactly one fixed loop order")
+            n = len(self.orders[0])
+            for op, b in self.buffers.items():
+                if op not in OPERANDS:
+                    raise ConvschedError(f"unknown operand {op!r} in buffer levels; use input, weight, output")
+                if not 0 <= b <= n:
+                    raise ConvschedError(f"buffer level {op}={b} is out of range 0..{n} for the fixed order")
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    layer: Layer
+    schedule: Schedule
+    traffic: Traffic
+    candidates: int      # tile candidates evaluated
+    structures: int      # (order, buffer placement) pairs searched
+
+
+# ---------------------------------------------------------------------------
+# candidate tiles
+
+
+def tile_candidates(layer: Layer, dim: str, cons: Constraints) -> np.ndarray:
+    """Tiles that give >= 2 trips, within the bounds; the smallest per trip count for non-spatial dims."""
+    D = layer.dim_size(dim)
+    lo, hi = cons.tile_min.get(dim, 1), min(cons.tile_max.get(dim, D), D - 1)
+    if dim in cons.untiled or hi < lo:
+        return np.zeros(0, dtype=np.int64)
+    if dim in SPATIAL_DIMS:
+        return np.arange(lo, hi + 1, dtype=np.int64)
+    out = set()
+    for t in range(lo, hi + 1):
+        n = -(-D // t)
+        smallest = max(-(-D // n), lo)
+        out.add(smallest)
+    return np.array(sorted(out), dtype=np.int64)
+
+
+def _must_tile(layer: Layer, dim: str, cons: Constraints) -> bool:
+    """True when the bounds exclude the untiled (full) tile."""
+    return cons.tile_max.get(dim, layer.dim_size(dim)) < layer.dim_size(dim)
+
+
+# ---------------------------------------------------------------------------
+# structures: (order, buffer levels)
+
+
+def _canonical_levels(order: Sequence[str]) -> Iterator[dict[str, int]]:
+    L = len(order)
+    choices = []
+    for op in OPERANDS:
+        choices.append([0] + [j + 1 for j, d in enumerate(order) if d in RELEVANT[op]])
+    for levels in itertools.product(*choices):
+        if L == 0 or max(levels) == L:
+            yield dict(zip(OPERANDS, levels))
+
+
+_RANK = {d: i for i, d in enumerate(DIMS)}
+_NGC = frozenset({"N", "G", "C"})
+
+
+def is_canonical(order: Sequence[str], levels: Mapping[str, int]) -> bool:
+    """False for an (order, levels) that another enumerated structure provably matches or beats.
+
+    Segments are the runs of loops between consecutive buffer levels. With
+    buffers canonical (rule 3), the weight and output traffic depend only on
+    which loops lie above their buffers, never on the order inside a segment;
+    only the input's halo reuse depends on order. Hence (docs/optimizer.md):
+    a. adjacent N/G/C loops in one segment commute for every operand -> sorted;
+    b. a spatial loop directly followed by an N/G/C loop in the same segment is
+       never better than the swapped pair (the inner spatial loop gains the
+       sliding-window overlap; nothing else changes) -> not enumerated;
+    c. a segment below the input buffer is seen by weight/output only, so its
+       order is free: keep one representative (sorted, ending with the first
+       dimension relevant to the buffer right below it);
+    d. a loop in the deepest segment that the deepest operand does not depend
+       on only repeats that operand's block sequence -> it is dropped.
+    """
+    L = len(order)
+    if L == 0:
+        return True
+    cuts = sorted(set(levels.values()) | {0, L})
+    in_level = levels["input"]
+    for a, b in zip(cuts, cuts[1:]):
+        seg = order[a:b]
+        below = [op for op in OPERANDS if levels[op] == b]
+        for x, y in zip(seg, seg[1:]):
+            if x in _NGC and y in _NGC and _RANK[x] > _RANK[y]:
+                return False                                   # rule a
+            if x in SPATIAL_DIMS and y in _NGC:
+                return False                                   # rule b
+        if b == L:                                             # rule d
+            if any(d not in RELEVANT[op] for op in below for d in seg):
+                return False
+        if a >= in_level:                                      # rule c
+            ok_last = [d for d in seg if all(d in RELEVANT[op] for op in below)]
+            if not ok_last:
+                return False
+            last = min(ok_last, key=_RANK.__getitem__)
+            rest = [d for d in seg if d != last]
+            if seg[-1] != last or list(seg[:-1]) != sorted(rest, key=_RANK.__getitem__):
+                return False
+    return True
+
+
+def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray]) -> Iterator[tuple[tuple[str, ...], dict[str, int]]]:
+    tileable = [d for d in DIMS if len(cands[d])]
+    must = {d for d in DIMS if _must_tile(layer, d, cons)}
+    if cons.orders is None:
+        for k in range(len(tileable) + 1):
+            for order in itertools.permutations(tileable, k):
+                if not must <= set(order):
+                    continue
+                yield from ((order, lv) for lv in _canonical_levels(order) if is_canonical(order, lv))
+        return
+    seen = set()
+    for template in cons.orders:
+        keep_ok = [d for d in template if d in tileable]
+        for k in range(len(keep_ok) + 1):
+            for sub in itertools.combinations(keep_ok, k):
+                if not must <= set(sub):
+                    continue
+                if cons.buffers is not None:
+                    lv = {op: sum(1 for d in template[:b] if d in sub) for op, b in cons.buffers.items()}
+                    key = (sub, tuple(sorted(lv.items())))
+                    if key not in seen:
+                        seen.add(key)
+                        yield sub, lv
+                else:
+                    for lv in _canonical_levels(sub):
+                        key = (sub, tuple(sorted(lv.items())))
+                        if key not in seen:
+                            seen.add(key)
+                            yield sub, lv
+
+
+# ---------------------------------------------------------------------------
+# the search
+
+
+class _Best:
+    def __init__(self) -> None:
+        self.key: tuple[int, int, int] | None = None
+        self.schedule: tuple | None = None
+
+    def offer(self, key: tuple[int, int, int], order, levels, tiles) -> None:
+        if self.key is None or key < self.key:
+            self.key, self.schedule = key, (order, dict(levels), dict(tiles))
+
+
+def _capacity_mask(arch: Architecture, v) -> np.ndarray:
+    if arch.capacity is not None:
+        return v.buffer_bytes <= arch.capacity
+    if arch.capacity_per_operand is not None:
+        ok = True
+        for op, cap in zip(OPERANDS, arch.capacity_per_operand):
+            from .vmodel import _bytes
+            ok = ok & (_bytes(v.buffer_words[op], arch.buffer_bits(op)) * arch.buffer_factor <= cap)
+        return ok
+    return np.ones_like(v.buffer_bytes, dtype=bool)
+
+
+def _objective(v, arch: Architecture, objective: str):
+    if objective == "bytes":
+        return v.total_bytes
+    from .vmodel import _bytes
+    return _bytes(v.input_read, arch.input_bits) + _bytes(v.weight_read, arch.weight_bits)
+
+
+MAX_GRID = 1 << 20
+_PAIRS = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
+
+
+def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int], dims: Sequence[str],
+                   cands: Mapping[str, np.ndarray], axis: str) -> np.ndarray:
+    """Candidate tile pairs of one input axis (rule 5): drop pairs dominated within their trip counts.
+
+    Within fixed trip counts the weight and output traffic are fixed and their
+    buffers grow with the tiles; the input's traffic is linear in this axis's
+    per-split sums with non-negative coefficients (+ for first-block sums, -
+    for overlaps). A pair no better in every sum, overlap, buffer and tile
+    than another of the same trip counts can never be strictly better.
+    """
+    from .vmodel import layer_tables
+    o_dim, f_dim = _PAIRS[axis]
+    lists = [cands[d] if d in dims else np.array([layer.dim_size(d)]) for d in (o_dim, f_dim)]
+    to, tf = (g.ravel() for g in np.meshgrid(*lists, indexing="ij"))
+    if len(to) <= 1:
+        return np.stack([to, tf], axis=1)[:, [i for i, d in enumerate((o_dim, f_dim)) if d in dims]]
+    b = levels["input"]
+    pos = {d: j for j, d in enumerate(order[:b])}
+    table = layer_tables(layer).spatial[axis]
+    feats = [to, tf]
+    for j in range(-1, b):
+        owned = j >= 0 and order[j] in (o_dim, f_dim)
+        F, I, M = table.table(pos.get(o_dim), pos.get(f_dim), j, owned)
+        feats.append(F[to, tf])
+        if j >= 0:
+            feats.append(-I[to, tf])
+        if j == -1:
+            feats.append(M[to, tf])
+    X = np.stack(feats, axis=1)
+    classes = np.stack([-(-layer.dim_size(o_dim) // to), -(-layer.dim_size(f_dim) // tf)], axis=1)
+    keep = np.ones(len(to), dtype=bool)
+    for cls in np.unique(classes, axis=0):
+        idx = np.nonzero((classes == cls).all(axis=1))[0]
+        if len(idx) < 2:
+            continue
+        sub = X[idx]
+        le = (sub[:, None, :] <= sub[None, :, :]).all(axis=2)      # le[a, b]: a no worse than b
+        lt = le & ~(sub[:, None, :] == sub[None, :, :]).all(axis=2)
+        dominated = lt.any(axis=0)
+        keep[idx[dominated]] = False
+    pairs = np.stack([to[keep], tf[keep]], axis=1)
+    cols = [i for i, d in enumerate((o_dim, f_dim)) if d in dims]
+    return np.unique(pairs[:, cols], axis=0)
+
+
+def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
+    """Grid axes of one structure: each non-spatial dim alone, each input axis's (output, filter) pair."""
+    groups: list[tuple[list[str], np.ndarray]] = []
+    done: set[str] = set()
+    for d in order:
+        if d in done:
+            continue
+        axis = next((a for a, pair in _PAIRS.items() if d in pair), None)
+        if axis is None:
+            groups.append(([d], cands[d].reshape(-1, 1)))
+            done.add(d)
+        else:
+            dims = [x for x in _PAIRS[axis] if x in order]
+            groups.append((dims, _spatial_pairs(layer, order, levels, dims, cands, axis)))
+            done.update(dims)
+    return groups
+
+
+def _search_structure(layer, arch, objective, order, levels, cands, best: _Best) -> int:
+    """Evaluate every remaining tile combination of one structure (in chunks); offer the best feasible one."""
+    groups = _groups(layer, order, levels, cands) if order else []
+    sizes = [len(g[1]) for g in groups]
+    total = math.prod(sizes)
+    if total == 0:
+        return 0
+    lead = 0
+    rest = total
+    while rest > MAX_GRID and lead < len(groups) - 1:
+        rest //= sizes[lead]
+        lead += 1
+    ndim = len(groups) - lead
+    big = np.iinfo(np.int64).max
+    for prefix in itertools.product(*(range(s) for s in sizes[:lead])):
+        tiles: dict[str, np.ndarray] = {}
+        for gi, (dims, arr) in enumerate(groups):
+            for k, d in enumerate(dims):
+                if gi < lead:
+                    tiles[d] = np.int64(arr[prefix[gi], k])
+                else:
+                    shape = [1] * ndim
+                    shape[gi - lead] = len(arr)
+                    tiles[d] = arr[:, k].reshape(shape)
+        v = evaluate_many(layer, order, levels, tiles, arch)
+        shape = np.broadcast_shapes(*(np.shape(tiles[d]) for d in order)) if order else ()
+        mask = np.broadcast_to(_capacity_mask(arch, v), shape)
+        if not np.any(mask):
+            continue
+        obj = np.broadcast_to(_objective(v, arch, objective), shape)
+        o = np.where(mask, obj, big)
+        omin = o.min()
+        if best.key is not None and omin > best.key[0]:
+            continue
+        sel = o == omin
+        buf = np.broadcast_to(v.buffer_bytes, shape)
+        bmin = np.where(sel, buf, big).min()
+        sel &= buf == bmin
+        ntiles = np.ones(shape, dtype=np.int64)
+        for d in order:
+            ntiles = ntiles * (-(-layer.dim_size(d) // tiles[d]))
+        t = np.where(sel, ntiles, big)
+        idx = np.unravel_index(int(np.argmin(t)), shape) if shape else ()
+        chosen = {d: int(np.broadcast_to(tiles[d], shape)[idx]) for d in order}
+        best.offer((int(omin), int(bmin), int(t[idx])), order, levels, chosen)
+    return total
+
+
+def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, int],
+                      cands: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Buffers of a structure with every tile at its smallest candidate (buffers grow with tiles)."""
+    tiles = {d: int(cands[d].min()) for d in order}
+    s = Schedule(layer, tuple(order), tiles, dict(levels))
+    from .model import buffer_words
+    return {op: buffer_words(s, op) for op in OPERANDS}
+
+
+def _may_fit(layer: Layer, arch: Architecture, order, levels, cands) -> bool:
+    return arch.fits(_min_buffer_words(layer, order, levels, cands))
+
+
+def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
+                          order: Sequence[str], levels: Mapping[str, int]) -> int:
+    """A bound no tile choice of this structure can beat (ignoring capacity).
+
+    Weight and output blocks never overlap, so each is loaded once per
+    iteration of the loops above its buffer that it does not depend on, and
+    every loop has >= 2 trips: weight reads >= 2^k |W|, output writes >= 2^k |O|
+    (k such loops). The input moves at least every element it reads once.
+    """
+    from .vmodel import _bytes
+    k = {op: sum(1 for d in order[:levels[op]] if d not in RELEVANT[op]) for op in ("weight", "output")}
+    w = _bytes(layer.weight_words << k["weight"], arch.weight_bits)
+    x = _bytes(compulsory_input_words(layer), arch.input_bits)
+    if objective == "reads":
+        return int(w + x)
+    O = layer.output_words
+    spills = (O << k["output"]) - O
+    return int(w + x + 2 * _bytes(spills, arch.psum_bits) + _bytes(O, arch.output_bits))
+
+
+def compulsory_input_words(layer: Layer) -> int:
+    """Input elements some output reads (padding excluded, stride/dilation gaps excluded)."""
+    from .model import _read_rows
+    return layer.N * layer.C * int(_read_rows(layer, "Y")[-1]) * int(_read_rows(layer, "X")[-1])
+
+
+def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | None = None,
+                   objective: str = "bytes") -> LayerResult:
+    """The optimal schedule of `layer` on `arch` (whose capacity must be set)."""
+    cons = constraints or Constraints()
+    cons.check(layer)
+    if objective not in OBJECTIVES:
+        raise ConvschedError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    if arch.dma_granularity:
+        raise ConvschedError("optimize does not search with a DMA granularity yet; drop dma_granularity "
+                             "(evaluate and simulate support it)")
+    cands = {d: tile_candidates(layer, d, cons) for d in DIMS}
+    best = _Best()
+    n_struct = n_cand = 0
+    # Best-first: structures sorted by a lower bound of their traffic; once the
+    # bound exceeds the best schedule found, no later structure can win.
+    ranked = sorted(((structure_lower_bound(layer, arch, objective, o, lv), i, o, lv)
+                     for i, (o, lv) in enumerate(structures(layer, cons, cands))
+                     if _may_fit(layer, arch, o, lv, cands)), key=lambda r: (r[0], r[1]))
+    for lb, _, order, levels in ranked:
+        if best.key is not None and lb > best.key[0]:
+            break
+        n_struct += 1
+        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best)
+    if best.schedule is None:
+        need = smallest_capacity(layer, arch, cons, cands)
+        raise ConvschedError(
+            f"no schedule of layer {layer} fits the buffer capacity; the smallest that fits is {need} bytes "
+            f"({'double-buffered, ' if arch.double_buffer else ''}try --buffer {need}B or more)")
+    order, levels, tiles = best.schedule
+    sched = Schedule(layer, tuple(order), tiles, levels)
+    return LayerResult(layer, sched, evaluate(sched, arch), n_cand, n_struct)
+
+
+def smallest_capacity(layer: Layer, arch: Architecture, cons: Constraints,
+                      cands: Mapping[str, np.ndarray] | None = None) -> int:
+    """Least on-chip bytes any schedule of the constrained space needs (buffers grow with tiles)."""
+    cands = cands or {d: tile_candidates(layer, d, cons) for d in DIMS}
+    need = [sum(arch.buffer_bytes(_min_buffer_words(layer, o, lv, cands)).values())
+            for o, lv in structures(layer, cons, cands)]
+    return int(min(need))
