@@ -439,3 +439,34 @@ def smallest_capacity(layer: Layer, arch: Architecture, cons: Constraints,
     need = [sum(arch.buffer_bytes(_min_buffer_words(layer, o, lv, cands)).values())
             for o, lv in structures(layer, cons, cands)]
     return int(min(need))
+
+
+# ---------------------------------------------------------------------------
+# textbook dataflows: fixed loop order and buffer placement, best tiles
+
+#: name -> (loop order, buffer levels). Filters are not tiled. The stationary
+#: operand's buffer sits above the loops it does not depend on, so its block
+#: stays on chip while those loops run; the other two buffers hold one tile.
+TEXTBOOK: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
+    "weight-stationary": (("G", "K", "C", "N", "OY", "OX"), {"weight": 3, "input": 6, "output": 6}),
+    "output-stationary": (("N", "G", "K", "OY", "OX", "C"), {"output": 5, "input": 6, "weight": 6}),
+    "input-stationary": (("N", "G", "C", "OY", "OX", "K"), {"input": 5, "weight": 6, "output": 6}),
+}
+
+
+def textbook_dataflow(layer: Layer, arch: Architecture, name: str, objective: str = "bytes") -> LayerResult | None:
+    """The best schedule of one textbook dataflow (None when none of its schedules fits)."""
+    order, levels = TEXTBOOK[name]
+    cons = Constraints(orders=(order,), buffers=levels, untiled=frozenset({"FY", "FX"}))
+    try:
+        return optimize_layer(layer, arch, cons, objective)
+    except ConvschedError:
+        return None
+
+
+def best_textbook(layer: Layer, arch: Architecture, objective: str = "bytes") -> tuple[str, LayerResult] | None:
+    """The best of the textbook dataflows (by total bytes, then buffer), with its name."""
+    found = [(name, r) for name in TEXTBOOK if (r := textbook_dataflow(layer, arch, name, objective)) is not None]
+    if not found:
+        return None
+    return min(found, key=lambda nr: (nr[1].traffic.total_bytes, nr[1].traffic.total_buffer_bytes))
