@@ -228,22 +228,16 @@ def test_json_into_missing_folder(tmp_path):
     assert_usage_error(r, "does not exist")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-UTF-8 schedule file gives a UnicodeDecodeError traceback "
-                   "(Schedule.from_file)")
 def test_schedule_file_not_utf8(tmp_path):
     p = tmp_path / "s.json"
     p.write_bytes(b"\xff\xfe{}")
     assert_usage_error(run("evaluate", p), "s.json")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --json naming an existing directory gives an IsADirectoryError "
-                   "traceback (cli/common.py write_text_atomic)")
 def test_json_into_a_directory(tmp_path):
     assert_usage_error(run("evaluate", write(tmp_path, GOOD), "--json", tmp_path), "json")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the evaluate table prints str(layer), and Layer.to_dict raises "
-                   "'leave no input' for this valid layer (given IX=1 with PX=1); --json - works")
 def test_evaluate_table_for_layer_with_given_small_input(tmp_path):
     s = {"layer": {"K": 1, "C": 1, "OY": 1, "OX": 2, "PX": 1, "IX": 1}, "order": [], "tiles": {},
          "buffers": {"input": 0, "weight": 0, "output": 0}}

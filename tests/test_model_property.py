@@ -211,9 +211,6 @@ def test_schedule_json_round_trip(s: Schedule) -> None:
     assert evaluate(back) == evaluate(s)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Layer.to_dict (and so str(layer), Schedule.to_json and the "
-                   "evaluate/simulate tables) raises 'leave no input' for a valid layer whose given input "
-                   "size is smaller than symmetric padding could derive")
 def test_round_trip_layer_with_given_small_input() -> None:
     layer = Layer(K=1, C=1, OY=1, OX=2, PX=1, IX=1)   # valid: column 0 plus padding left and right
     assert Layer.from_dict(layer.to_dict()) == layer

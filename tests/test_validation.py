@@ -172,16 +172,12 @@ def test_schedule_files(tmp_path):
     assert Schedule.from_file(p).order == ("K", "OY")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Schedule.from_file lets UnicodeDecodeError through "
-                   "(a non-UTF-8 schedule file gives a traceback, not a one-line error)")
 def test_schedule_file_not_utf8(tmp_path):
     p = tmp_path / "s.json"
     p.write_bytes(b"\xff\xfe{}")
     fails(lambda: Schedule.from_file(p), "s.json")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Schedule.from_file lets RecursionError through for "
-                   "deeply nested JSON")
 def test_schedule_file_deeply_nested(tmp_path):
     p = tmp_path / "s.json"
     p.write_text("[" * 100_000 + "]" * 100_000)
@@ -243,8 +239,6 @@ def test_architecture_files(tmp_path):
                                                      dma_granularity=16)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Architecture.from_file lets UnicodeDecodeError through "
-                   "(a non-UTF-8 architecture file gives a traceback)")
 def test_architecture_file_not_utf8(tmp_path):
     p = tmp_path / "a.yaml"
     p.write_bytes(b"\xff\xfebits: 8\n")

@@ -126,7 +126,9 @@ class Architecture:
         if not p.is_file():
             raise ConvschedError(f"architecture file {path} does not exist or is not a file")
         try:
-            data = yaml.safe_load(p.read_text())
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConvschedError(f"architecture file {path} is not UTF-8 text; save it as UTF-8 YAML") from None
         except yaml.YAMLError as e:
             line = getattr(getattr(e, "problem_mark", None), "line", None)
             where = f" (line {line + 1})" if line is not None else ""

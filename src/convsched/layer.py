@@ -89,6 +89,11 @@ class Layer:
         if reach < 1:
             raise ConvschedError(f"padding P{axis}={p} leaves every output in the padding; reduce it")
 
+    def symmetric_input_size(self, axis: str) -> int:
+        """The input size symmetric padding would give along `axis` ("Y" or "X")."""
+        o, f, s, d, p = (getattr(self, n + axis) for n in ("O", "F", "S", "D", "P"))
+        return (o - 1) * s + (f - 1) * d + 1 - 2 * p
+
     # ---- derived sizes -------------------------------------------------
     @property
     def Kg(self) -> int:
@@ -135,11 +140,10 @@ class Layer:
         d = asdict(self)
         if not compact:
             return d
-        derived = Layer(**{k: v for k, v in d.items() if k not in ("IY", "IX")})
         out = {}
         for k, v in d.items():
             if k in ("IY", "IX"):
-                if v != getattr(derived, k):
+                if v != self.symmetric_input_size(k[1]):
                     out[k] = v
             elif k not in _DEFAULTS or v != _DEFAULTS[k]:
                 out[k] = v

@@ -109,7 +109,11 @@ class Schedule:
         if not p.is_file():
             raise ConvschedError(f"schedule file {path} does not exist or is not a file")
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ConvschedError(f"schedule file {path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+        except UnicodeDecodeError:
+            raise ConvschedError(f"schedule file {path} is not UTF-8 text; save it as UTF-8 JSON") from None
+        except RecursionError:
+            raise ConvschedError(f"schedule file {path} is nested too deeply to be a schedule") from None
         return cls.from_dict(data)

@@ -38,6 +38,8 @@ def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a whole file or nothing: a temporary file renamed into place."""
     p = Path(path)
+    if p.is_dir():
+        raise ConvschedError(f"cannot write {path}: it is a folder; give a file name")
     if p.parent and not p.parent.exists():
         raise ConvschedError(f"cannot write {path}: folder {p.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=p.parent or ".", prefix=f".{p.name}.", suffix=".tmp")
