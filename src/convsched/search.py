@@ -25,6 +25,7 @@ then by fewer tiles.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field, replace
@@ -181,10 +182,24 @@ def is_canonical(order: Sequence[str], levels: Mapping[str, int]) -> bool:
     return True
 
 
-def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray]) -> Iterator[tuple[tuple[str, ...], dict[str, int]]]:
-    tileable = [d for d in DIMS if len(cands[d])]
-    must = {d for d in DIMS if _must_tile(layer, d, cons)}
-    if cons.orders is None:
+def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray]) -> list[tuple[tuple[str, ...], dict[str, int]]]:
+    """All canonical (order, buffer levels) pairs; they depend only on which dims can be tiled."""
+    tileable = tuple(d for d in DIMS if len(cands[d]))
+    must = frozenset(d for d in DIMS if _must_tile(layer, d, cons))
+    orders = None if cons.orders is None else tuple(cons.orders)
+    buffers = None if cons.buffers is None else tuple(sorted(cons.buffers.items()))
+    return _structures(tileable, must, orders, buffers)
+
+
+@functools.lru_cache(maxsize=64)
+def _structures(tileable: tuple[str, ...], must: frozenset[str], orders, buffers
+                ) -> list[tuple[tuple[str, ...], dict[str, int]]]:
+    cons_buffers = dict(buffers) if buffers is not None else None
+    return list(_enumerate_structures(tileable, must, orders, cons_buffers))
+
+
+def _enumerate_structures(tileable, must, orders, fixed_buffers) -> Iterator[tuple[tuple[str, ...], dict[str, int]]]:
+    if orders is None:
         for k in range(len(tileable) + 1):
             for order in itertools.permutations(tileable, k):
                 if not must <= set(order):
@@ -192,14 +207,14 @@ def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray])
                 yield from ((order, lv) for lv in _canonical_levels(order) if is_canonical(order, lv))
         return
     seen = set()
-    for template in cons.orders:
+    for template in orders:
         keep_ok = [d for d in template if d in tileable]
         for k in range(len(keep_ok) + 1):
             for sub in itertools.combinations(keep_ok, k):
                 if not must <= set(sub):
                     continue
-                if cons.buffers is not None:
-                    lv = {op: sum(1 for d in template[:b] if d in sub) for op, b in cons.buffers.items()}
+                if fixed_buffers is not None:
+                    lv = {op: sum(1 for d in template[:b] if d in sub) for op, b in fixed_buffers.items()}
                     key = (sub, tuple(sorted(lv.items())))
                     if key not in seen:
                         seen.add(key)
@@ -226,16 +241,16 @@ class _Best:
             self.key, self.schedule = key, (order, dict(levels), dict(tiles))
 
 
-def _capacity_mask(arch: Architecture, v) -> np.ndarray:
+def _capacity_mask(arch: Architecture, per_op: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Which candidates fit, from per-operand on-chip bytes."""
     if arch.capacity is not None:
-        return v.buffer_bytes <= arch.capacity
+        return sum(per_op.values()) <= arch.capacity
     if arch.capacity_per_operand is not None:
         ok = True
         for op, cap in zip(OPERANDS, arch.capacity_per_operand):
-            from .vmodel import _bytes
-            ok = ok & (_bytes(v.buffer_words[op], arch.buffer_bits(op)) * arch.buffer_factor <= cap)
-        return ok
-    return np.ones_like(v.buffer_bytes, dtype=bool)
+            ok = ok & (per_op[op] <= cap)
+        return np.asarray(ok)
+    return np.ones_like(sum(per_op.values()), dtype=bool)
 
 
 def _objective(v, arch: Architecture, objective: str):
@@ -245,7 +260,7 @@ def _objective(v, arch: Architecture, objective: str):
     return _bytes(v.input_read, arch.input_bits) + _bytes(v.weight_read, arch.weight_bits)
 
 
-MAX_GRID = 1 << 20
+MAX_GRID = 1 << 22
 _PAIRS = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
 
 
@@ -312,23 +327,40 @@ def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
     return groups
 
 
-def _search_structure(layer, arch, objective, order, levels, cands, best: _Best) -> int:
-    """Evaluate every remaining tile combination of one structure (in chunks); offer the best feasible one."""
+def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int) -> int:
+    """Find the best feasible tiles of one structure and offer them to `best`.
+
+    Grid axes are the non-spatial dims and the input axes' (output, filter)
+    tile pairs. One non-spatial dim `e` is solved, not enumerated (rule 6 of
+    docs/optimizer.md): with the other tiles fixed, the traffic is affine and
+    non-decreasing in e's trip count while buffers grow with e's tile, so the
+    best e is either its largest tile that fits (when the traffic depends on
+    it) or its smallest (when it does not) -- two evaluations, not one per tile.
+    """
+    from .vmodel import buffer_bytes_many, buffer_words_many
     groups = _groups(layer, order, levels, cands) if order else []
-    sizes = [len(g[1]) for g in groups]
-    total = math.prod(sizes)
+    solvable = [gi for gi, (dims, arr) in enumerate(groups) if len(dims) == 1
+                and dims[0] not in SPATIAL_DIMS and len(arr) >= 3]
+    e_gi = max(solvable, key=lambda gi: len(groups[gi][1])) if solvable else None
+    grid = [g for gi, g in enumerate(groups) if gi != e_gi]
+    e_dim = groups[e_gi][0][0] if e_gi is not None else None
+    e_cands = groups[e_gi][1][:, 0] if e_gi is not None else None
+    sizes = [len(g[1]) for g in grid]
+    total = math.prod(sizes) * (len(e_cands) if e_cands is not None else 1)
     if total == 0:
         return 0
     lead = 0
-    rest = total
-    while rest > MAX_GRID and lead < len(groups) - 1:
+    rest = math.prod(sizes)
+    limit = MAX_GRID // (len(e_cands) if e_cands is not None else 1)
+    while rest > limit and lead < len(grid) - 1:
         rest //= sizes[lead]
         lead += 1
-    ndim = len(groups) - lead
+    ndim = len(grid) - lead
+    evaluated = 0
     big = np.iinfo(np.int64).max
     for prefix in itertools.product(*(range(s) for s in sizes[:lead])):
         tiles: dict[str, np.ndarray] = {}
-        for gi, (dims, arr) in enumerate(groups):
+        for gi, (dims, arr) in enumerate(grid):
             for k, d in enumerate(dims):
                 if gi < lead:
                     tiles[d] = np.int64(arr[prefix[gi], k])
@@ -336,37 +368,71 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best)
                     shape = [1] * ndim
                     shape[gi - lead] = len(arr)
                     tiles[d] = arr[:, k].reshape(shape)
-        v = evaluate_many(layer, order, levels, tiles, arch)
-        shape = np.broadcast_shapes(*(np.shape(tiles[d]) for d in order)) if order else ()
-        mask = np.broadcast_to(_capacity_mask(arch, v), shape)
-        if not np.any(mask):
-            continue
-        obj = np.broadcast_to(_objective(v, arch, objective), shape)
+        gshape = np.broadcast_shapes(*(np.shape(tiles[d]) for d in order if d != e_dim)) if order else ()
+        if e_dim is None:
+            per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
+            buf = np.broadcast_to(sum(per_op.values()), gshape)
+            mask = np.broadcast_to(_capacity_mask(arch, per_op), gshape)
+            if best.key is not None and lower_bound == best.key[0]:
+                mask = mask & (buf <= best.key[1])
+            if not np.any(mask):
+                continue
+            v = evaluate_many(layer, order, levels, tiles, arch)
+            obj = np.broadcast_to(_objective(v, arch, objective), gshape)
+            chosen_tiles = {d: np.broadcast_to(tiles[d], gshape) for d in order}
+        else:
+            # feasibility over the grid x all of e's candidates (buffers only, cheap)
+            ext = {d: (np.expand_dims(t, -1) if np.ndim(t) else t) for d, t in tiles.items()}
+            ext[e_dim] = e_cands.reshape((1,) * ndim + (-1,))
+            per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
+            xshape = gshape + (len(e_cands),)
+            bufx = np.broadcast_to(sum(per_op.values()), xshape)
+            fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape)
+            if best.key is not None and lower_bound == best.key[0]:
+                fit = fit & (bufx <= best.key[1])
+            mask = fit.any(axis=-1)
+            if not np.any(mask):
+                continue
+            hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
+            t_hi = e_cands[hi_idx]
+            v_hi = evaluate_many(layer, order, levels, {**tiles, e_dim: t_hi}, arch)
+            v_lo = evaluate_many(layer, order, levels, {**tiles, e_dim: e_cands[0]}, arch)
+            o_hi = np.broadcast_to(_objective(v_hi, arch, objective), gshape)
+            o_lo = np.broadcast_to(_objective(v_lo, arch, objective), gshape)
+            b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
+            b_lo = bufx[..., 0]
+            # same traffic at both ends: e does not matter -> the smaller buffer (ties: fewer tiles)
+            use_lo = (o_lo == o_hi) & (b_lo < b_hi)
+            obj = np.where(use_lo, o_lo, o_hi)
+            buf = np.where(use_lo, b_lo, b_hi)
+            chosen_tiles = {d: np.broadcast_to(tiles[d], gshape) for d in order if d != e_dim}
+            chosen_tiles[e_dim] = np.where(use_lo, e_cands[0], t_hi)
+            v = None
         o = np.where(mask, obj, big)
         omin = o.min()
+        evaluated += int(mask.sum())
         if best.key is not None and omin > best.key[0]:
             continue
         sel = o == omin
-        buf = np.broadcast_to(v.buffer_bytes, shape)
-        bmin = np.where(sel, buf, big).min()
-        sel &= buf == bmin
-        ntiles = np.ones(shape, dtype=np.int64)
+        bsel = np.where(sel, buf if e_dim is not None else np.broadcast_to(v.buffer_bytes, gshape), big)
+        bmin = bsel.min()
+        sel &= bsel == bmin
+        ntiles = np.ones(gshape, dtype=np.int64)
         for d in order:
-            ntiles = ntiles * (-(-layer.dim_size(d) // tiles[d]))
-        t = np.where(sel, ntiles, big)
-        idx = np.unravel_index(int(np.argmin(t)), shape) if shape else ()
-        chosen = {d: int(np.broadcast_to(tiles[d], shape)[idx]) for d in order}
-        best.offer((int(omin), int(bmin), int(t[idx])), order, levels, chosen)
-    return total
+            ntiles = ntiles * (-(-layer.dim_size(d) // chosen_tiles[d]))
+        flat_k = int(np.argmin(np.where(sel, ntiles, big)))
+        k = np.unravel_index(flat_k, gshape) if gshape else ()
+        chosen = {d: int(chosen_tiles[d][k]) for d in order}
+        best.offer((int(omin), int(bmin), int(ntiles[k])), order, levels, chosen)
+    return evaluated
 
 
 def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, int],
                       cands: Mapping[str, np.ndarray]) -> dict[str, int]:
     """Buffers of a structure with every tile at its smallest candidate (buffers grow with tiles)."""
+    from .vmodel import buffer_words_many
     tiles = {d: int(cands[d].min()) for d in order}
-    s = Schedule(layer, tuple(order), tiles, dict(levels))
-    from .model import buffer_words
-    return {op: buffer_words(s, op) for op in OPERANDS}
+    return {op: int(w) for op, w in buffer_words_many(layer, order, levels, tiles).items()}
 
 
 def _may_fit(layer: Layer, arch: Architecture, order, levels, cands) -> bool:
@@ -421,7 +487,7 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
         if best.key is not None and lb > best.key[0]:
             break
         n_struct += 1
-        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best)
+        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb)
     if best.schedule is None:
         need = smallest_capacity(layer, arch, cons, cands)
         raise ConvschedError(

@@ -149,7 +149,6 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
     t = {d: (np.asarray(tiles[d], dtype=np.int64) if d in order else np.int64(size[d])) for d in DIMS}
     n = {d: -(-size[d] // t[d]) for d in DIMS}
     out: dict[str, np.ndarray] = {}
-    bufw: dict[str, np.ndarray] = {}
     for op in OPERANDS:
         b = buffers[op]
         pos = {d: j for j, d in enumerate(order[:b])}
@@ -188,23 +187,40 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
             else:
                 total = total + mult * (fp - ip)
         out[op] = total
-        # buffer: product of per-axis maxima
-        bw = 1
-        for k in keys:
-            if k in _SPATIAL:
-                od, fd = _SPATIAL[k]
-                _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
-                bw = bw * M[t[od], t[fd]]
-            else:
-                bw = bw * (t[k] if k in pos else size[k])
-        bufw[op] = bw
+    bufw = buffer_words_many(layer, order, buffers, tiles)
     O = layer.output_words
     writes = out["output"]
     spills = writes - O
     total_bytes = (_bytes(out["input"], arch.input_bits) + _bytes(out["weight"], arch.weight_bits)
                    + 2 * _bytes(spills, arch.psum_bits) + bits_to_bytes(O * arch.output_bits))
-    buf_bytes = sum(_bytes(bufw[op], arch.buffer_bits(op)) for op in OPERANDS) * arch.buffer_factor
+    buf_bytes = sum(buffer_bytes_many(bufw, arch).values())
     return VecTraffic(out["input"], out["weight"], spills, writes, bufw, total_bytes, buf_bytes)
+
+
+def buffer_words_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int],
+                      tiles: Mapping[str, np.ndarray | int]) -> dict[str, np.ndarray]:
+    """Each operand's largest block (product of per-axis maxima) over arrays of tile sizes."""
+    tabs = layer_tables(layer)
+    bufw: dict[str, np.ndarray] = {}
+    for op in OPERANDS:
+        pos = {d: j for j, d in enumerate(order[:buffers[op]])}
+        bw = 1
+        for k in _axis_keys(op):
+            if k in _SPATIAL:
+                od, fd = _SPATIAL[k]
+                _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
+                to = tiles[od] if od in order else layer.dim_size(od)
+                tf = tiles[fd] if fd in order else layer.dim_size(fd)
+                bw = bw * M[to, tf]
+            else:
+                bw = bw * (np.asarray(tiles[k], dtype=np.int64) if k in pos else layer.dim_size(k))
+        bufw[op] = bw
+    return bufw
+
+
+def buffer_bytes_many(bufw: Mapping[str, np.ndarray], arch: Architecture) -> dict[str, np.ndarray]:
+    """On-chip bytes per operand (doubled when double-buffered)."""
+    return {op: _bytes(bufw[op], arch.buffer_bits(op)) * arch.buffer_factor for op in OPERANDS}
 
 
 def _bytes(words, bits: int):
