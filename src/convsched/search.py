@@ -435,10 +435,6 @@ def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, i
     return {op: int(w) for op, w in buffer_words_many(layer, order, levels, tiles).items()}
 
 
-def _may_fit(layer: Layer, arch: Architecture, order, levels, cands) -> bool:
-    return arch.fits(_min_buffer_words(layer, order, levels, cands))
-
-
 def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
                           order: Sequence[str], levels: Mapping[str, int]) -> int:
     """A bound no tile choice of this structure can beat (ignoring capacity).
@@ -480,12 +476,20 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     n_struct = n_cand = 0
     # Best-first: structures sorted by a lower bound of their traffic; once the
     # bound exceeds the best schedule found, no later structure can win.
-    ranked = sorted(((structure_lower_bound(layer, arch, objective, o, lv), i, o, lv)
-                     for i, (o, lv) in enumerate(structures(layer, cons, cands))
-                     if _may_fit(layer, arch, o, lv, cands)), key=lambda r: (r[0], r[1]))
-    for lb, _, order, levels in ranked:
+    # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped;
+    # among equal bounds, small-buffer structures first so ties are settled early.
+    ranked = []
+    for i, (o, lv) in enumerate(structures(layer, cons, cands)):
+        need = _min_buffer_words(layer, o, lv, cands)
+        if arch.fits(need):
+            min_buf = sum(arch.buffer_bytes(need).values())
+            ranked.append((structure_lower_bound(layer, arch, objective, o, lv), min_buf, i, o, lv))
+    ranked.sort(key=lambda r: r[:3])
+    for lb, min_buf, _, order, levels in ranked:
         if best.key is not None and lb > best.key[0]:
             break
+        if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
+            continue   # can at best tie the traffic, with a larger buffer
         n_struct += 1
         n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb)
     if best.schedule is None:
