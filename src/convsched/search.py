@@ -260,53 +260,68 @@ def _objective(v, arch: Architecture, objective: str):
     return _bytes(v.input_read, arch.input_bits) + _bytes(v.weight_read, arch.weight_bits)
 
 
-MAX_GRID = 1 << 22
+MAX_GRID = 1 << 23
 _PAIRS = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
 
 
 def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int], dims: Sequence[str],
                    cands: Mapping[str, np.ndarray], axis: str) -> np.ndarray:
-    """Candidate tile pairs of one input axis (rule 5): drop pairs dominated within their trip counts.
+    """Candidate tile pairs of one input axis (rule 5): drop dominated (output, filter) tile pairs.
 
-    Within fixed trip counts the weight and output traffic are fixed and their
-    buffers grow with the tiles; the input's traffic is linear in this axis's
-    per-split sums with non-negative coefficients (+ for first-block sums, -
-    for overlaps). A pair no better in every sum, overlap, buffer and tile
-    than another of the same trip counts can never be strictly better.
+    The input's traffic is linear in this axis's per-split sums with
+    non-negative coefficients (+ for first-block sums, - for overlaps); the
+    weight traffic grows with the output-tile trip count only, the output
+    traffic with the filter-tile trip count only; buffers grow with the
+    tiles. A pair that is no better in every one of these than another pair
+    (and has no fewer trips) can never be strictly better.
     """
-    from .vmodel import layer_tables
     o_dim, f_dim = _PAIRS[axis]
-    lists = [cands[d] if d in dims else np.array([layer.dim_size(d)]) for d in (o_dim, f_dim)]
-    to, tf = (g.ravel() for g in np.meshgrid(*lists, indexing="ij"))
-    if len(to) <= 1:
-        return np.stack([to, tf], axis=1)[:, [i for i, d in enumerate((o_dim, f_dim)) if d in dims]]
     b = levels["input"]
     pos = {d: j for j, d in enumerate(order[:b])}
+    key = (layer, axis, tuple(dims), pos.get(o_dim), pos.get(f_dim), b,
+           o_dim in order[:levels["output"]], f_dim in order[:levels["weight"]],
+           tuple(tuple(cands[d]) for d in dims))
+    hit = _PAIR_CACHE.get(key)
+    if hit is not None:
+        return hit
+    from .vmodel import layer_tables
+    lists = [cands[d] if d in dims else np.array([layer.dim_size(d)]) for d in (o_dim, f_dim)]
+    to, tf = (g.ravel() for g in np.meshgrid(*lists, indexing="ij"))
+    cols = [i for i, d in enumerate((o_dim, f_dim)) if d in dims]
+    if len(to) <= 1:
+        return np.stack([to, tf], axis=1)[:, cols]
     table = layer_tables(layer).spatial[axis]
-    feats = [to, tf]
+    feats = [-(-layer.dim_size(o_dim) // to), -(-layer.dim_size(f_dim) // tf)]   # trips: tiles, W/O traffic
+    if key[6]:
+        feats.append(to)       # output buffer
+    if key[7]:
+        feats.append(tf)       # weight buffer
     for j in range(-1, b):
         owned = j >= 0 and order[j] in (o_dim, f_dim)
         F, I, M = table.table(pos.get(o_dim), pos.get(f_dim), j, owned)
         feats.append(F[to, tf])
         if j >= 0:
             feats.append(-I[to, tf])
-        if j == -1:
-            feats.append(M[to, tf])
-    X = np.stack(feats, axis=1)
-    classes = np.stack([-(-layer.dim_size(o_dim) // to), -(-layer.dim_size(f_dim) // tf)], axis=1)
-    keep = np.ones(len(to), dtype=bool)
-    for cls in np.unique(classes, axis=0):
-        idx = np.nonzero((classes == cls).all(axis=1))[0]
-        if len(idx) < 2:
-            continue
-        sub = X[idx]
-        le = (sub[:, None, :] <= sub[None, :, :]).all(axis=2)      # le[a, b]: a no worse than b
-        lt = le & ~(sub[:, None, :] == sub[None, :, :]).all(axis=2)
-        dominated = lt.any(axis=0)
-        keep[idx[dominated]] = False
-    pairs = np.stack([to[keep], tf[keep]], axis=1)
-    cols = [i for i, d in enumerate((o_dim, f_dim)) if d in dims]
-    return np.unique(pairs[:, cols], axis=0)
+        else:
+            feats.append(M[to, tf])   # input buffer
+    X = np.unique(np.stack(feats, axis=1), axis=0, return_index=True)
+    Xu, first = X
+    keep = np.ones(len(Xu), dtype=bool)
+    for start in range(0, len(Xu), 256):
+        blk = Xu[start:start + 256]
+        le = (Xu[:, None, :] <= blk[None, :, :]).all(axis=2)     # le[a, b]: a no worse than b
+        le[start + np.arange(len(blk)), np.arange(len(blk))] = False
+        keep[start:start + len(blk)] = ~le.any(axis=0)
+    sel = first[keep]
+    pairs = np.stack([to[sel], tf[sel]], axis=1)[:, cols]
+    out = np.unique(pairs, axis=0)
+    if len(_PAIR_CACHE) > 20000:
+        _PAIR_CACHE.clear()
+    _PAIR_CACHE[key] = out
+    return out
+
+
+_PAIR_CACHE: dict[tuple, np.ndarray] = {}
 
 
 def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
