@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from convsched.arch import OPERANDS, Architecture
 from convsched.errors import ConvschedError
@@ -62,6 +62,7 @@ def small_case(draw):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_case())
+@example((Layer(K=2, C=2, OY=1, OX=1, FX=2), 9))  # the optimum has a spatial loop before C below the input buffer
 def test_optimum_equals_brute_force(case):
     layer, cap = case
     arch = Architecture(capacity=cap)

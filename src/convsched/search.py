@@ -145,10 +145,11 @@ def is_canonical(order: Sequence[str], levels: Mapping[str, int]) -> bool:
     buffers canonical (rule 3), the weight and output traffic depend only on
     which loops lie above their buffers, never on the order inside a segment;
     only the input's halo reuse depends on order. Hence (docs/optimizer.md):
-    a. adjacent N/G/C loops in one segment commute for every operand -> sorted;
-    b. a spatial loop directly followed by an N/G/C loop in the same segment is
-       never better than the swapped pair (the inner spatial loop gains the
-       sliding-window overlap; nothing else changes) -> not enumerated;
+    a. adjacent N/G/C loops in one segment above the input buffer commute for
+       every operand -> sorted;
+    b. a spatial loop directly followed by an N/G/C loop in one segment above
+       the input buffer is never better than the swapped pair (the inner
+       spatial loop gains the sliding-window overlap; nothing else changes);
     c. a segment below the input buffer is seen by weight/output only, so its
        order is free: keep one representative (sorted, ending with the first
        dimension relevant to the buffer right below it);
@@ -163,11 +164,12 @@ def is_canonical(order: Sequence[str], levels: Mapping[str, int]) -> bool:
     for a, b in zip(cuts, cuts[1:]):
         seg = order[a:b]
         below = [op for op in OPERANDS if levels[op] == b]
-        for x, y in zip(seg, seg[1:]):
-            if x in _NGC and y in _NGC and _RANK[x] > _RANK[y]:
-                return False                                   # rule a
-            if x in SPATIAL_DIMS and y in _NGC:
-                return False                                   # rule b
+        if b <= in_level:                                      # segments the input sees
+            for x, y in zip(seg, seg[1:]):
+                if x in _NGC and y in _NGC and _RANK[x] > _RANK[y]:
+                    return False                               # rule a
+                if x in SPATIAL_DIMS and y in _NGC:
+                    return False                               # rule b
         if b == L:                                             # rule d
             if any(d not in RELEVANT[op] for op in below for d in seg):
                 return False
