@@ -344,6 +344,30 @@ def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
     return groups
 
 
+def _prefilter_groups(layer, arch, order, levels, groups, limit_bytes):
+    """Drop candidates of one grid axis that cannot fit even with every other tile at its smallest.
+
+    Buffers never shrink when a tile grows (F3), so the buffers with all other
+    axes at their smallest tiles bound the buffers of every grid point that
+    uses this candidate from below.
+    """
+    from .vmodel import buffer_bytes_many, buffer_words_many
+    if not groups:
+        return groups
+    smallest = {d: int(arr[:, k].min()) for dims, arr in groups for k, d in enumerate(dims)}
+    out = []
+    for dims, arr in groups:
+        tiles = dict(smallest)
+        for k, d in enumerate(dims):
+            tiles[d] = arr[:, k]
+        per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
+        ok = np.broadcast_to(_capacity_mask(arch, per_op), (len(arr),))
+        if limit_bytes is not None:
+            ok = ok & np.broadcast_to(sum(per_op.values()) <= limit_bytes, (len(arr),))
+        out.append((dims, arr[ok]))
+    return out
+
+
 def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int) -> int:
     """Find the best feasible tiles of one structure and offer them to `best`.
 
@@ -356,6 +380,10 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     """
     from .vmodel import buffer_bytes_many, buffer_words_many
     groups = _groups(layer, order, levels, cands) if order else []
+    limit_bytes = None
+    if best.key is not None and lower_bound == best.key[0]:
+        limit_bytes = best.key[1]
+    groups = _prefilter_groups(layer, arch, order, levels, groups, limit_bytes)
     solvable = [gi for gi, (dims, arr) in enumerate(groups) if len(dims) == 1
                 and dims[0] not in SPATIAL_DIMS and len(arr) >= 3]
     e_gi = max(solvable, key=lambda gi: len(groups[gi][1])) if solvable else None
@@ -493,16 +521,16 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     n_struct = n_cand = 0
     # Best-first: structures sorted by a lower bound of their traffic; once the
     # bound exceeds the best schedule found, no later structure can win.
-    # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped;
-    # among equal bounds, small-buffer structures first so ties are settled early.
+    # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped.
     ranked = []
     for i, (o, lv) in enumerate(structures(layer, cons, cands)):
         need = _min_buffer_words(layer, o, lv, cands)
         if arch.fits(need):
             min_buf = sum(arch.buffer_bytes(need).values())
-            ranked.append((structure_lower_bound(layer, arch, objective, o, lv), min_buf, i, o, lv))
-    ranked.sort(key=lambda r: r[:3])
-    for lb, min_buf, _, order, levels in ranked:
+            ranked.append((structure_lower_bound(layer, arch, objective, o, lv), len(o), min_buf, i, o, lv))
+    # fewer loops first within a bound: cheap to search, and often where a good incumbent is
+    ranked.sort(key=lambda r: r[:4])
+    for lb, _, min_buf, _, order, levels in ranked:
         if best.key is not None and lb > best.key[0]:
             break
         if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
