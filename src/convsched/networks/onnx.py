@@ -68,7 +68,7 @@ def _read_model(onnx, path: Path):
             raise ConvschedError(f"{path}: truncated or corrupt ONNX file (protobuf parse failed)") from None
         raise ConvschedError(f"{path}: not an ONNX file") from None
     if model.ir_version == 0 or not model.HasField("graph"):
-        raise ConvschedError(f"{path}: not an ONNX model (no IR version or graph)")
+        raise ConvschedError(f"{path}: not an ONNX file (no IR version or graph)")
     return model
 
 
