@@ -1,0 +1,635 @@
+"""The optimizer per network and sweeps over buffer sizes.
+
+`optimize_network` solves every distinct layer shape of a network once (two
+layers with equal `Layer` and equal effective word sizes share one solve),
+in parallel worker processes, and maps the results back in network order.
+Each layer also gets the three textbook dataflows with their best tiles
+(`search.TEXTBOOK`), so the report can say how much the optimal schedule
+saves over the best of them.
+
+`sweep` repeats this over log-spaced buffer capacities; sizes where some
+layer fits no schedule are reported as infeasible.
+
+Nothing here prints: progress is reported through an optional
+`progress(done, total)` callback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .arch import OPERANDS, Architecture
+from .errors import ConvschedError
+from .layer import Layer
+from .model import Traffic
+from .networks import NetLayer, Network
+from . import search
+from .search import TEXTBOOK, Constraints, LayerResult
+
+#: Objectives of `optimize_network`. "bytes-per-mac" ranks each layer exactly
+#: like "bytes" (a layer's MAC count is fixed), with one capacity per layer.
+OBJECTIVES: tuple[str, ...] = ("bytes", "reads", "bytes-per-mac")
+_SEARCH_OBJECTIVE = {"bytes": "bytes", "reads": "reads", "bytes-per-mac": "bytes"}
+
+Progress = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------------------
+# results
+
+
+def objective_bytes(traffic: Traffic, objective: str) -> int:
+    """The bytes an objective counts: all traffic, or input + weight reads only ("reads")."""
+    if objective == "reads":
+        return traffic.input.read_bytes + traffic.weight.read_bytes
+    return traffic.total_bytes
+
+
+@dataclass(frozen=True)
+class LayerSolution:
+    """What one solve of a distinct layer yields (picklable: it crosses process boundaries)."""
+
+    result: LayerResult
+    dataflows: dict[str, LayerResult | None]   # each textbook dataflow, None when none of it fits
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """One layer of a network with its optimal schedule and the best textbook dataflow."""
+
+    name: str
+    net_layer: NetLayer
+    arch: Architecture                       # the architecture it was solved on (layer word sizes applied)
+    result: LayerResult
+    textbook_name: str | None
+    textbook: LayerResult | None
+    dataflows: dict[str, LayerResult | None]
+    objective: str = "bytes"
+
+    @property
+    def traffic(self) -> Traffic:
+        return self.result.traffic
+
+    @property
+    def saving(self) -> float | None:
+        """Best textbook dataflow's objective bytes over the optimal schedule's (>= 1)."""
+        if self.textbook is None:
+            return None
+        opt = objective_bytes(self.result.traffic, self.objective)
+        tb = objective_bytes(self.textbook.traffic, self.objective)
+        return tb / opt if opt else (1.0 if tb == 0 else math.inf)
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.result.traffic
+        s = self.result.schedule
+        sd = s.to_dict()
+        d: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.net_layer.kind,
+            "layer": self.net_layer.layer.to_dict(),
+            "schedule": {"order": sd["order"], "tiles": sd["tiles"], "buffers": sd["buffers"]},
+        }
+        d.update(t.to_full_json())
+        d["objective_bytes"] = objective_bytes(t, self.objective)
+        d["candidates"] = self.result.candidates
+        d["structures"] = self.result.structures
+        if self.textbook is not None:
+            tsd = self.textbook.schedule.to_dict()
+            d["textbook"] = {"name": self.textbook_name, "total_bytes": self.textbook.traffic.total_bytes,
+                             "objective_bytes": objective_bytes(self.textbook.traffic, self.objective),
+                             "schedule": {"order": tsd["order"], "tiles": tsd["tiles"],
+                                          "buffers": tsd["buffers"]},
+                             "saving": self.saving}
+        else:
+            d["textbook"] = None
+        d["dataflows"] = {n: (r.traffic.total_bytes if r is not None else None) for n, r in self.dataflows.items()}
+        return d
+
+
+def _sum_or_none(values: Iterable[int | None]) -> int | None:
+    total = 0
+    for v in values:
+        if v is None:
+            return None
+        total += v
+    return total
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """Per-layer optimal schedules (network order) and network totals."""
+
+    network: Network
+    arch: Architecture
+    objective: str
+    entries: tuple[LayerEntry, ...]
+    unique_layers: int
+    seconds: float = 0.0
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.traffic.total_bytes for e in self.entries)
+
+    @property
+    def objective_bytes(self) -> int:
+        return sum(objective_bytes(e.traffic, self.objective) for e in self.entries)
+
+    @property
+    def macs(self) -> int:
+        return sum(e.traffic.macs for e in self.entries)
+
+    @property
+    def bytes_per_mac(self) -> float:
+        return self.total_bytes / self.macs if self.macs else 0.0
+
+    def operand_bytes(self) -> dict[str, int]:
+        """Network bytes per operand: input read, weight read, output read + write."""
+        return {op: sum(e.traffic.operand(op).bytes for e in self.entries) for op in OPERANDS}
+
+    @property
+    def textbook_total_bytes(self) -> int | None:
+        """Sum over layers of each layer's best textbook dataflow (None if some layer has none that fits)."""
+        return _sum_or_none(e.textbook.traffic.total_bytes if e.textbook else None for e in self.entries)
+
+    @property
+    def textbook_objective_bytes(self) -> int | None:
+        return _sum_or_none(objective_bytes(e.textbook.traffic, self.objective) if e.textbook else None
+                            for e in self.entries)
+
+    @property
+    def saving(self) -> float | None:
+        """Textbook objective bytes / optimal objective bytes over the network (total bytes by default)."""
+        tb, opt = self.textbook_objective_bytes, self.objective_bytes
+        if tb is None:
+            return None
+        return tb / opt if opt else 1.0
+
+    def dataflow_total_bytes(self) -> dict[str, int | None]:
+        """Network bytes of each textbook dataflow used for every layer (None if it does not fit somewhere)."""
+        return {name: _sum_or_none(e.dataflows[name].traffic.total_bytes if e.dataflows.get(name) else None
+                                   for e in self.entries) for name in TEXTBOOK}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "network": self.network.name,
+            "arch": self.arch.to_dict(),
+            "objective": self.objective,
+            "layers": [e.to_json() for e in self.entries],
+            "total_bytes": self.total_bytes,
+            "macs": self.macs,
+            "bytes_per_mac": self.bytes_per_mac,
+            "operand_bytes": self.operand_bytes(),
+            "objective_bytes": self.objective_bytes,
+            "textbook_total_bytes": self.textbook_total_bytes,
+            "saving": self.saving,
+            "dataflow_total_bytes": self.dataflow_total_bytes(),
+            "unique_layers": self.unique_layers,
+            "seconds": self.seconds,
+        }
+
+    def to_csv(self) -> str:
+        """One row per layer: shape, schedule, bytes per operand, totals, textbook and saving."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        shape = ["N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX", "PY", "PX", "IY", "IX"]
+        w.writerow(["name", "kind", *shape, "order", "tiles", "buffers", "input_read_bytes", "weight_read_bytes",
+                    "output_read_bytes", "output_write_bytes", "total_bytes", "macs", "bytes_per_mac",
+                    "buffer_bytes", "textbook", "textbook_bytes", "saving"])
+        for e in self.entries:
+            t, s = e.traffic, e.result.schedule
+            w.writerow([e.name, e.net_layer.kind, *(getattr(e.net_layer.layer, f) for f in shape),
+                        " ".join(s.order), " ".join(f"{d}={s.tiles[d]}" for d in s.order),
+                        " ".join(f"{op}={s.buffers[op]}" for op in OPERANDS),
+                        t.input.read_bytes, t.weight.read_bytes, t.output.read_bytes, t.output.write_bytes,
+                        t.total_bytes, t.macs, f"{t.bytes_per_mac:.6g}", t.total_buffer_bytes,
+                        e.textbook_name or "", e.textbook.traffic.total_bytes if e.textbook else "",
+                        f"{e.saving:.6g}" if e.saving is not None else ""])
+        return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------
+# solving distinct layers, possibly in worker processes
+
+
+def layer_arch(nl: NetLayer, arch: Architecture) -> Architecture:
+    """The architecture a network layer runs on: word sizes its source gives (quantized ONNX) win."""
+    kw = {}
+    if nl.input_bits is not None:
+        kw["input_bits"] = nl.input_bits
+    if nl.weight_bits is not None:
+        kw["weight_bits"] = nl.weight_bits
+    return replace(arch, **kw) if kw else arch
+
+
+def solve_layer(layer: Layer, arch: Architecture, constraints: Constraints | None, objective: str) -> LayerSolution:
+    """The optimal schedule of one layer and each textbook dataflow's best (runs in a worker)."""
+    t0 = time.perf_counter()
+    sobj = _SEARCH_OBJECTIVE[objective]
+    result = search.optimize_layer(layer, arch, constraints, sobj)
+    flows = {name: search.textbook_dataflow(layer, arch, name, sobj) for name in TEXTBOOK}
+    return LayerSolution(result, flows, time.perf_counter() - t0)
+
+
+def _solve_task(layer: Layer, arch: Architecture, cons: Constraints | None, objective: str) -> tuple[str, Any]:
+    """Worker entry: ("ok", LayerSolution) or ("error", message) -- bad input never kills the pool."""
+    try:
+        return "ok", solve_layer(layer, arch, cons, objective)
+    except ConvschedError as e:
+        return "error", str(e)
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing as mp
+    # fork where there is one: no re-import of the caller's __main__ (scripts need no
+    # `if __name__ == "__main__"` guard) and workers start with the parent's warm imports.
+    # All workers are forked at the first submit, before `progress` is first called,
+    # so a caller that starts a progress-bar thread from the callback forks no thread.
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:   # pragma: no cover - platforms without fork
+        ctx = mp.get_context()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
+Key = tuple[Layer, Architecture]
+
+
+def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, objective: str = "bytes",
+               workers: int | None = None, progress: Progress | None = None,
+               fail_fast: bool = False) -> dict[Key, tuple[str, Any]]:
+    """Solve distinct (layer, architecture) pairs; the largest layers are started first.
+
+    Returns (layer, arch) -> ("ok", LayerSolution) | ("error", message). With
+    `fail_fast`, the first error cancels what has not started and returns early.
+    """
+    keys = list(dict.fromkeys(keys))
+    workers = default_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConvschedError(f"workers={workers!r} must be a whole number of at least 1")
+    total = len(keys)
+    out: dict[Key, tuple[str, Any]] = {}
+    if workers == 1 or total <= 1:
+        if progress:
+            progress(0, total)
+        for k in keys:
+            out[k] = _solve_task(*k, constraints, objective)
+            if progress:
+                progress(len(out), total)
+            if fail_fast and out[k][0] == "error":
+                break
+        return out
+    ordered = sorted(keys, key=lambda k: -k[0].macs)
+    with _pool(min(workers, total)) as pool:
+        pending: dict[Future, Key] = {pool.submit(_solve_task, *k, constraints, objective): k for k in ordered}
+        if progress:
+            progress(0, total)
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    k = pending.pop(f)
+                    out[k] = f.result()
+                    if progress:
+                        progress(len(out), total)
+                    if fail_fast and out[k][0] == "error":
+                        raise _Stop
+        except _Stop:
+            pass
+        finally:
+            for f in pending:
+                f.cancel()
+    return out
+
+
+class _Stop(Exception):
+    pass
+
+
+def check_constraints(network: Network, arch: Architecture, constraints: Constraints | None,
+                      objective: str) -> None:
+    """Bad objective, architecture or constraints, before any work starts (naming the layer)."""
+    if objective not in OBJECTIVES:
+        raise ConvschedError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    if arch.capacity is None and arch.capacity_per_operand is None:
+        raise ConvschedError("the architecture has no buffer capacity; give --buffer SIZE "
+                             "(or 'buffer' in the architecture file)")
+    if arch.dma_granularity:
+        raise ConvschedError("optimize does not search with a DMA granularity yet; drop dma_granularity "
+                             "(evaluate and simulate support it)")
+    if not network.layers:
+        raise ConvschedError(f"network {network.name!r} has no conv or FC layers to optimize")
+    if constraints is None:
+        return
+    if constraints.buffers is not None:
+        missing = [op for op in OPERANDS if op not in constraints.buffers]
+        if missing:
+            raise ConvschedError(f"fixed buffer levels need input, weight and output; missing {', '.join(missing)}")
+    seen: set[Layer] = set()
+    for nl in network.layers:
+        if nl.layer in seen:
+            continue
+        seen.add(nl.layer)
+        try:
+            constraints.check(nl.layer)
+            _check_orders_cover(nl.layer, constraints)
+        except ConvschedError as e:
+            raise ConvschedError(f"layer {nl.name}: {e}") from None
+
+
+def _check_orders_cover(layer: Layer, cons: Constraints) -> None:
+    """A dimension whose tile must be smaller than the layer's needs a loop in some allowed order."""
+    from .layer import DIMS
+    if cons.orders is None:
+        return
+    must = {d for d in DIMS if cons.tile_max.get(d, layer.dim_size(d)) < layer.dim_size(d)}
+    if not any(must <= set(o) for o in cons.orders):
+        need = " ".join(d for d in DIMS if d in must)
+        raise ConvschedError(f"tiles of {need} must be smaller than the layer's but no --order has a loop "
+                             f"over all of them; add them to the order or drop the tile limits")
+
+
+def _task_keys(network: Network, arch: Architecture) -> list[Key]:
+    return [(nl.layer, layer_arch(nl, arch)) for nl in network.layers]
+
+
+def _assemble(network: Network, arch: Architecture, objective: str, keys: Sequence[Key],
+              solved: Mapping[Key, tuple[str, Any]], seconds: float = 0.0) -> NetworkResult:
+    entries = []
+    for nl, k in zip(network.layers, keys):
+        status, val = solved.get(k, ("error", "not solved"))
+        if status != "ok":
+            raise ConvschedError(f"layer {nl.name}: {val}")
+        sol: LayerSolution = val
+        found = [(n, r) for n, r in sol.dataflows.items() if r is not None]
+        if found:
+            tb_name, tb = min(found, key=lambda nr: (objective_bytes(nr[1].traffic, objective),
+                                                     nr[1].traffic.total_bytes,
+                                                     nr[1].traffic.total_buffer_bytes))
+        else:
+            tb_name, tb = None, None
+        entries.append(LayerEntry(nl.name, nl, k[1], sol.result, tb_name, tb, dict(sol.dataflows), objective))
+    return NetworkResult(network, arch, objective, tuple(entries), len(set(keys)), seconds)
+
+
+def _as_network(target: Network | NetLayer | Layer) -> Network:
+    if isinstance(target, Network):
+        return target
+    if isinstance(target, NetLayer):
+        return Network(target.name, (target,))
+    if isinstance(target, Layer):
+        return Network("layer", (NetLayer("layer1", "fc" if target.OY == target.OX == target.FY == target.FX == 1
+                                          else "conv", target),))
+    raise ConvschedError(f"cannot optimize {type(target).__name__}; give a Network, NetLayer or Layer")
+
+
+def optimize_network(network: Network | NetLayer | Layer, arch: Architecture, constraints: Constraints | None = None,
+                     objective: str = "bytes", workers: int | None = None,
+                     progress: Progress | None = None) -> NetworkResult:
+    """The optimal schedule of every layer, each distinct layer solved once, in parallel.
+
+    `workers` processes (default min(2, CPUs); 1 solves in this process).
+    `progress(done, total)` is called as distinct layers finish. Raises
+    ConvschedError naming the first layer (network order) that fits no schedule.
+    """
+    network = _as_network(network)
+    check_constraints(network, arch, constraints, objective)
+    keys = _task_keys(network, arch)
+    t0 = time.perf_counter()
+    solved = solve_many(keys, constraints, objective, workers, progress, fail_fast=True)
+    return _assemble(network, arch, objective, keys, solved, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------
+# sweeps over the buffer capacity
+
+
+def sweep_sizes(low: int, high: int, points: int) -> list[int]:
+    """`points` log-spaced whole byte sizes from `low` to `high` inclusive (duplicates dropped)."""
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise ConvschedError(f"points={points!r} must be a whole number of at least 1")
+    if low < 1 or high < low:
+        raise ConvschedError(f"sweep range {low}..{high} must be positive and run from small to large")
+    if points == 1 or low == high:
+        return [low]
+    r = math.log(high / low)
+    sizes = {low, high}
+    for i in range(1, points - 1):
+        sizes.add(int(round(low * math.exp(r * i / (points - 1)))))
+    return sorted(sizes)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    capacity: int
+    result: NetworkResult | None      # None when some layer fits no schedule
+    error: str | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return self.result is not None
+
+    @property
+    def total_bytes(self) -> int | None:
+        return self.result.total_bytes if self.result else None
+
+    def operand_bytes(self) -> dict[str, int] | None:
+        return self.result.operand_bytes() if self.result else None
+
+    def dataflow_bytes(self) -> dict[str, int | None]:
+        return self.result.dataflow_total_bytes() if self.result else {n: None for n in TEXTBOOK}
+
+    @property
+    def best_textbook_bytes(self) -> int | None:
+        """The best single textbook dataflow used for the whole network."""
+        vals = [v for v in self.dataflow_bytes().values() if v is not None]
+        return min(vals) if vals else None
+
+    @property
+    def ratio(self) -> float | None:
+        """Best single textbook dataflow's network bytes over the optimal network bytes."""
+        tb, opt = self.best_textbook_bytes, self.total_bytes
+        if tb is None or not opt:
+            return None
+        return tb / opt
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"buffer_bytes": self.capacity, "feasible": self.feasible}
+        if self.result is None:
+            d["error"] = self.error
+            d["total_bytes"] = None
+            d["operand_bytes"] = None
+        else:
+            d["total_bytes"] = self.total_bytes
+            d["operand_bytes"] = self.operand_bytes()
+            d["bytes_per_mac"] = self.result.bytes_per_mac
+            d["layer_textbook_total_bytes"] = self.result.textbook_total_bytes
+        d["dataflows"] = self.dataflow_bytes()
+        d["best_textbook_bytes"] = self.best_textbook_bytes
+        d["ratio"] = self.ratio
+        return d
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    network: Network
+    arch: Architecture
+    points: tuple[SweepPoint, ...]
+    seconds: float = 0.0
+    objective: str = "bytes"
+
+    @property
+    def feasible_points(self) -> list[SweepPoint]:
+        return [p for p in self.points if p.feasible]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"network": self.network.name, "arch": self.arch.to_dict(), "objective": self.objective,
+                "macs": self.network.macs, "dataflow_names": list(TEXTBOOK),
+                "points": [p.to_json() for p in self.points], "seconds": self.seconds}
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["buffer_bytes", "feasible", "total_bytes", "input_read_bytes", "weight_read_bytes",
+                    "output_bytes", *(f"{n}_bytes" for n in TEXTBOOK), "best_textbook_bytes", "ratio"])
+        for p in self.points:
+            ob = p.operand_bytes() or {}
+            df = p.dataflow_bytes()
+            w.writerow([p.capacity, int(p.feasible), _blank(p.total_bytes), *(_blank(ob.get(op)) for op in OPERANDS),
+                        *(_blank(df[n]) for n in TEXTBOOK), _blank(p.best_textbook_bytes),
+                        f"{p.ratio:.6g}" if p.ratio is not None else ""])
+        return buf.getvalue()
+
+
+def _blank(v: Any) -> Any:
+    return "" if v is None else v
+
+
+def sweep(network_or_layer: Network | NetLayer | Layer, arch: Architecture, low: int, high: int, points: int = 16,
+          constraints: Constraints | None = None, objective: str = "bytes", workers: int | None = None,
+          progress: Progress | None = None) -> SweepResult:
+    """Optimal and textbook network traffic at `points` log-spaced shared buffer capacities.
+
+    The capacity replaces the architecture's (one shared capacity). All
+    (size, distinct layer) solves run in one process pool. Raises
+    ConvschedError only when no size fits.
+    """
+    network = _as_network(network_or_layer)
+    sizes = sweep_sizes(low, high, points)
+    archs = [arch.with_capacity(c) for c in sizes]
+    check_constraints(network, archs[0], constraints, objective)
+    per_point = [_task_keys(network, a) for a in archs]
+    t0 = time.perf_counter()
+    solved = solve_many([k for keys in per_point for k in keys], constraints, objective, workers, progress)
+    seconds = time.perf_counter() - t0
+    out = []
+    for c, a, keys in zip(sizes, archs, per_point):
+        try:
+            out.append(SweepPoint(c, _assemble(network, a, objective, keys, solved)))
+        except ConvschedError as e:
+            out.append(SweepPoint(c, None, str(e)))
+    if not any(p.feasible for p in out):
+        raise ConvschedError(f"no buffer size from {low} to {high} bytes fits: {out[-1].error}")
+    return SweepResult(network, arch, tuple(out), seconds, objective)
+
+
+
+# ---------------------------------------------------------------------------
+# constraints from command-line text
+
+
+def _dim_list(text: str, what: str) -> tuple[str, ...]:
+    from .layer import DIMS
+    items = [t.strip().upper() for t in str(text).replace(" ", ",").split(",")]
+    items = [t for t in items if t]
+    if not items:
+        raise ConvschedError(f"{what} {text!r} names no dimension; write e.g. K,C,OY,OX")
+    for d in items:
+        if d not in DIMS:
+            raise ConvschedError(f"unknown dimension {d!r} in {what} {text!r}; use some of {' '.join(DIMS)}")
+    dup = sorted({d for d in items if items.count(d) > 1})
+    if dup:
+        raise ConvschedError(f"{what} {text!r} repeats {', '.join(dup)}; list each dimension once")
+    return tuple(items)
+
+
+def _assignments(texts: Sequence[str], what: str, keys: Sequence[str], upper: bool = True) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for text in texts:
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" not in part:
+                raise ConvschedError(f"{what} {part!r} is not NAME=NUMBER; write e.g. {keys[0]}=2")
+            name, value = (s.strip() for s in part.split("=", 1))
+            name = name.upper() if upper else name.lower()
+            if name not in keys:
+                kind = "dimension" if upper else "operand"
+                raise ConvschedError(f"unknown {kind} {name!r} in {what} {part!r}; use some of {' '.join(keys)}")
+            if name in out:
+                raise ConvschedError(f"{what} gives {name} twice; give it once")
+            try:
+                n = int(value)
+            except ValueError:
+                raise ConvschedError(f"{what} {part!r}: {value!r} is not a whole number") from None
+            out[name] = n
+    return out
+
+
+def constraints_from_text(orders: Sequence[str] = (), untiled: str | None = None, tile: Sequence[str] = (),
+                          tile_max: Sequence[str] = (), tile_min: Sequence[str] = (),
+                          buffers: str | None = None) -> Constraints | None:
+    """Constraints from the CLI's text: `--order K,C,OY,OX` (repeatable), `--untiled FY,FX`,
+    `--tile K=16` (fixed), `--tile-max K=32`, `--tile-min OY=2`, `--buffers input=2,weight=1,output=4`.
+
+    None when nothing is constrained. Contradictions that need no layer are
+    caught here; the rest (e.g. a tile larger than the layer) by `Constraints.check`.
+    """
+    from .layer import DIMS
+    order_t = tuple(_dim_list(o, "--order") for o in orders) or None
+    if order_t is not None and len(set(order_t)) != len(order_t):
+        raise ConvschedError("the same --order is given twice; give each allowed order once")
+    unt = frozenset(_dim_list(untiled, "--untiled")) if untiled else frozenset()
+    fixed = _assignments(tile, "--tile", DIMS)
+    hi = _assignments(tile_max, "--tile-max", DIMS)
+    lo = _assignments(tile_min, "--tile-min", DIMS)
+    for name, vals in (("--tile", fixed), ("--tile-max", hi), ("--tile-min", lo)):
+        for d, v in vals.items():
+            if v < 1:
+                raise ConvschedError(f"{name} {d}={v} must be at least 1")
+    both = sorted(set(fixed) & (set(hi) | set(lo)), key=DIMS.index)
+    if both:
+        raise ConvschedError(f"{', '.join(both)} has a fixed --tile and a --tile-min/--tile-max; give one of them")
+    clash = sorted(unt & (set(fixed) | set(hi) | set(lo)), key=DIMS.index)
+    if clash:
+        raise ConvschedError(f"{', '.join(clash)} is both --untiled and given a tile size; drop one of them")
+    for d, v in fixed.items():
+        lo[d] = hi[d] = v
+    levels = None
+    if buffers is not None:
+        if order_t is None or len(order_t) != 1:
+            raise ConvschedError("--buffers needs exactly one --order (levels count the loops of that order)")
+        levels = _assignments([buffers], "--buffers", OPERANDS, upper=False)
+        missing = [op for op in OPERANDS if op not in levels]
+        if missing:
+            raise ConvschedError(f"--buffers misses {', '.join(missing)}; give input=..,weight=..,output=..")
+    if order_t is None and not unt and not lo and not hi and levels is None:
+        return None
+    return Constraints(orders=order_t, untiled=unt, tile_min=lo, tile_max=hi, buffers=levels)
+
+
+__all__ = ["OBJECTIVES", "LayerSolution", "LayerEntry", "NetworkResult", "SweepPoint", "SweepResult",
+           "optimize_network", "sweep", "sweep_sizes", "solve_layer", "solve_many", "layer_arch",
+           "objective_bytes", "check_constraints", "default_workers", "constraints_from_text"]
