@@ -366,12 +366,16 @@ def _task_keys(network: Network, arch: Architecture) -> list[Key]:
 
 def _assemble(network: Network, arch: Architecture, objective: str, keys: Sequence[Key],
               solved: Mapping[Key, tuple[str, Any]], seconds: float = 0.0) -> NetworkResult:
+    if any(solved.get(k, ("error",))[0] != "ok" for k in keys):
+        # the first layer (network order) with an error; layers cancelled after it were never solved
+        for nl, k in zip(network.layers, keys):
+            status, *val = solved.get(k, ("missing",))
+            if status == "error":
+                raise ConvschedError(f"layer {nl.name}: {val[0]}")
+        raise ConvschedError("some layers were not solved")   # pragma: no cover - solve_many solves all keys
     entries = []
     for nl, k in zip(network.layers, keys):
-        status, val = solved.get(k, ("error", "not solved"))
-        if status != "ok":
-            raise ConvschedError(f"layer {nl.name}: {val}")
-        sol: LayerSolution = val
+        sol: LayerSolution = solved[k][1]
         found = [(n, r) for n, r in sol.dataflows.items() if r is not None]
         if found:
             tb_name, tb = min(found, key=lambda nr: (objective_bytes(nr[1].traffic, objective),
@@ -401,7 +405,8 @@ def optimize_network(network: Network | NetLayer | Layer, arch: Architecture, co
 
     `workers` processes (default min(2, CPUs); 1 solves in this process).
     `progress(done, total)` is called as distinct layers finish. Raises
-    ConvschedError naming the first layer (network order) that fits no schedule.
+    ConvschedError naming a layer that fits no schedule (with several workers, the work
+    stops at the first such layer to finish, so it need not be the first in network order).
     """
     network = _as_network(network)
     check_constraints(network, arch, constraints, objective)
