@@ -107,12 +107,22 @@ def tile_candidates(layer: Layer, dim: str, cons: Constraints) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if dim in SPATIAL_DIMS:
         return np.arange(lo, hi + 1, dtype=np.int64)
-    out = set()
-    for t in range(lo, hi + 1):
-        n = -(-D // t)
-        smallest = max(-(-D // n), lo)
-        out.add(smallest)
-    return np.array(sorted(out), dtype=np.int64)
+    return smallest_per_trip_count(D, np.arange(lo, hi + 1, dtype=np.int64))
+
+
+def smallest_per_trip_count(size: int, tiles: np.ndarray) -> np.ndarray:
+    """Of the given tiles, the smallest of each trip count (rule 4)."""
+    if len(tiles) == 0:
+        return tiles
+    trips = -(-size // tiles)
+    keep = np.ones(len(tiles), dtype=bool)
+    order = np.argsort(tiles)
+    seen: set[int] = set()
+    for i in order:
+        n = int(trips[i])
+        keep[i] = n not in seen
+        seen.add(n)
+    return np.sort(tiles[keep])
 
 
 def _must_tile(layer: Layer, dim: str, cons: Constraints) -> bool:
@@ -327,9 +337,15 @@ _PAIR_CACHE: dict[tuple, np.ndarray] = {}
 
 
 def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
-    """Grid axes of one structure: each non-spatial dim alone, each input axis's (output, filter) pair."""
+    """Grid axes of one structure: each non-spatial dim alone, each input axis's (output, filter) pair.
+
+    A spatial loop below the input buffer does not change the input's blocks:
+    like N, G, K, C it then moves traffic through its trip count only (F2), so
+    it is its own axis with the smallest tile per trip count (rule 4).
+    """
     groups: list[tuple[list[str], np.ndarray]] = []
     done: set[str] = set()
+    above_input = set(order[:levels["input"]])
     for d in order:
         if d in done:
             continue
@@ -337,8 +353,11 @@ def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
         if axis is None:
             groups.append(([d], cands[d].reshape(-1, 1)))
             done.add(d)
+        elif d not in above_input:
+            groups.append(([d], smallest_per_trip_count(layer.dim_size(d), cands[d]).reshape(-1, 1)))
+            done.add(d)
         else:
-            dims = [x for x in _PAIRS[axis] if x in order]
+            dims = [x for x in _PAIRS[axis] if x in order and x in above_input]
             groups.append((dims, _spatial_pairs(layer, order, levels, dims, cands, axis)))
             done.update(dims)
     return groups
@@ -368,6 +387,35 @@ def _prefilter_groups(layer, arch, order, levels, groups, limit_bytes):
     return out
 
 
+def _refined_lower_bound(layer, arch, objective, order, levels, groups) -> int:
+    """The structure's traffic bound with the fewest trips the capacity allows.
+
+    After the prefilter every remaining candidate of an axis fits with the
+    other axes at their smallest, and none that was dropped can fit at all;
+    so a loop's trip count is at least the smallest among its remaining
+    candidates, and weight and output traffic (F1) at least |X| times the
+    product of those minima over the loops above X's buffer that X does not
+    depend on.
+    """
+    from .vmodel import _bytes
+    n_min: dict[str, int] = {}
+    for dims, arr in groups:
+        for k, d in enumerate(dims):
+            n_min[d] = int(-(-layer.dim_size(d) // int(arr[:, k].max())))
+    r = {}
+    for op in ("weight", "output"):
+        r[op] = 1
+        for d in order[:levels[op]]:
+            if d not in RELEVANT[op]:
+                r[op] *= n_min.get(d, 1)
+    w = _bytes(layer.weight_words * r["weight"], arch.weight_bits)
+    x = _bytes(compulsory_input_words(layer), arch.input_bits)
+    if objective == "reads":
+        return int(w + x)
+    O = layer.output_words
+    return int(w + x + 2 * _bytes(O * r["output"] - O, arch.psum_bits) + _bytes(O, arch.output_bits))
+
+
 def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int) -> int:
     """Find the best feasible tiles of one structure and offer them to `best`.
 
@@ -384,8 +432,13 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     if best.key is not None and lower_bound == best.key[0]:
         limit_bytes = best.key[1]
     groups = _prefilter_groups(layer, arch, order, levels, groups, limit_bytes)
+    if any(len(arr) == 0 for _, arr in groups):
+        return 0
+    if best.key is not None and _refined_lower_bound(layer, arch, objective, order, levels, groups) > best.key[0]:
+        return 0
+    above_input = set(order[:levels["input"]])
     solvable = [gi for gi, (dims, arr) in enumerate(groups) if len(dims) == 1
-                and dims[0] not in SPATIAL_DIMS and len(arr) >= 3]
+                and (dims[0] not in SPATIAL_DIMS or dims[0] not in above_input) and len(arr) >= 3]
     e_gi = max(solvable, key=lambda gi: len(groups[gi][1])) if solvable else None
     grid = [g for gi, g in enumerate(groups) if gi != e_gi]
     e_dim = groups[e_gi][0][0] if e_gi is not None else None
