@@ -1,0 +1,268 @@
+"""Execute a schedule on the HWC: per-tile MACs and DMA transfers, and an analytical cycle model.
+
+Per-tile traffic (`tile_steps`) follows docs/semantics.md exactly, tile by
+tile, in loop order (vectorised with numpy over all tiles):
+
+* before tile `i` runs, the input and weight buffers load what their new
+  block lacks from the last live (non-empty) block (`|new| - |new ∩ prev|`),
+  and the output buffer reads back its block's partial sums when tile `i`
+  starts a run of a block that was visited before;
+* after tile `i`, when it ends a run of equal output blocks, the block is
+  written (at partial-sum width, or output width for the block's last run).
+
+Summed over tiles these equal `model.evaluate` exactly (words and, for word
+sizes that are whole bytes, bytes; tests check it). Each non-empty step is
+one DMA transfer costing `dma_setup_cycles + ceil(bytes / port_bytes_per_cycle)`.
+
+Cycle model (`cycle_model`), with `C[i] = ceil(MACs[i] / macs_per_cycle)`,
+`L[i]` the transfers before tile `i` and `W[i]` the write after it:
+
+* single-buffered (serialised):  `T = Σ_i (L[i] + C[i] + W[i])`;
+* double-buffered: a two-slot pipeline on one DMA port; while tile `i`
+  computes, the DMA writes back tile `i-1`'s finished run and loads tile
+  `i+1`'s blocks:
+  `T = L[0] + Σ_i max(C[i], W[i-1] + L[i+1]) + W[n-1]`
+  (fill `L[0]`, drain `W[n-1]`). A stage is a stall when the transfers are
+  longer than the compute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..arch import Architecture
+from ..errors import ConvschedError
+from ..layer import DIMS
+from ..model import Traffic, _read_rows, evaluate
+from ..schedule import Schedule
+from .config import HWCConfig
+
+#: Schedules with more tiles than this are refused by the per-tile executor.
+MAX_TILES = 20_000_000
+_CHUNK_NOTE = "the per-tile executor walks every tile"
+
+
+@dataclass(frozen=True)
+class TileSteps:
+    """Per-tile arrays (length = number of tiles), in execution order."""
+
+    macs: np.ndarray          # MACs of the tile
+    input_words: np.ndarray   # words loaded into the input buffer before the tile
+    weight_words: np.ndarray  # words loaded into the weight buffer before the tile
+    readback_words: np.ndarray  # partial sums read back before the tile (run start of a revisited block)
+    write_words: np.ndarray   # words written after the tile (run end), 0 if the run goes on
+    write_final: np.ndarray   # bool: that write is the block's last (output width)
+
+    @property
+    def n(self) -> int:
+        return len(self.macs)
+
+    def totals(self) -> dict[str, int]:
+        return {"macs": int(self.macs.sum()), "input": int(self.input_words.sum()),
+                "weight": int(self.weight_words.sum()), "readback": int(self.readback_words.sum()),
+                "write": int(self.write_words.sum())}
+
+
+def _ranges(schedule: Schedule, idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, int | None]]:
+    """Per dim: (start, stop) arrays over tiles and its loop position (None when not tiled)."""
+    n = idx.shape[1] if idx.ndim == 2 else 1
+    out = {}
+    pos = {d: j for j, d in enumerate(schedule.order)}
+    for d in DIMS:
+        size, t = schedule.layer.dim_size(d), schedule.tiles[d]
+        if d in pos:
+            start = idx[pos[d]] * t
+            out[d] = (start, np.minimum(start + t, size), pos[d])
+        else:
+            out[d] = (np.zeros(n, dtype=np.int64), np.full(n, size, dtype=np.int64), None)
+    return out
+
+
+def _block(schedule: Schedule, op: str, rng, level: int):
+    """Per-axis (lo, hi, counter) of `op`'s block at every tile; counter maps (lo, hi) to a count."""
+    L = schedule.layer
+
+    def dim(d):
+        s, e, p = rng[d]
+        if p is None or p >= level:
+            size = L.dim_size(d)
+            return np.zeros_like(s), np.full_like(s, size)
+        return s, e
+
+    plain = lambda lo, hi: np.maximum(hi - lo, 0)  # noqa: E731
+    if op == "input":
+        axes = [(*dim(d), plain) for d in ("N", "G", "C")]
+        for ax in ("Y", "X"):
+            o0, o1 = dim("O" + ax)
+            f0, f1 = dim("F" + ax)
+            S, D, P, I = (getattr(L, n + ax) for n in ("S", "D", "P", "I"))
+            lo = np.clip(o0 * S + f0 * D - P, 0, I)
+            hi = np.clip((o1 - 1) * S + (f1 - 1) * D - P + 1, 0, I)
+            cnt = _read_rows(L, ax)
+            axes.append((lo, hi, lambda lo, hi, cnt=cnt: np.where(hi > lo, cnt[np.maximum(hi, lo)] - cnt[lo], 0)))
+        return axes
+    dims = ("G", "K", "C", "FY", "FX") if op == "weight" else ("N", "G", "K", "OY", "OX")
+    return [(*dim(d), plain) for d in dims]
+
+
+def _loads(axes) -> np.ndarray:
+    """Words each tile loads: |block| - |block ∩ last live block| (0 for empty blocks)."""
+    size = np.ones_like(axes[0][0])
+    for lo, hi, f in axes:
+        size = size * f(lo, hi)
+    n = len(size)
+    live = size > 0
+    ar = np.arange(n)
+    last = np.maximum.accumulate(np.where(live, ar, -1))
+    prev = np.concatenate([[-1], last[:-1]])
+    has = prev >= 0
+    pv = np.where(has, prev, 0)
+    inter = np.ones_like(size)
+    for lo, hi, f in axes:
+        inter = inter * f(np.maximum(lo, lo[pv]), np.minimum(hi, hi[pv]))
+    inter = np.where(has, inter, 0)
+    return np.where(live, size - inter, 0)
+
+
+def tile_steps(schedule: Schedule) -> TileSteps:
+    """MACs and words moved per tile, in loop order (see the module docstring)."""
+    n = schedule.n_tiles
+    if n > MAX_TILES:
+        raise ConvschedError(f"schedule has {n:,} tiles, more than the {MAX_TILES:,} {_CHUNK_NOTE} at once")
+    trips = [schedule.trips(d) for d in schedule.order]
+    idx = np.indices(trips, dtype=np.int64).reshape(len(trips), -1) if trips else np.zeros((0, 1), np.int64)
+    rng = _ranges(schedule, idx)
+    macs = np.ones(n, dtype=np.int64)
+    for d in DIMS:
+        s, e, _ = rng[d]
+        macs = macs * (e - s)
+    b = schedule.buffers
+    inp = _loads(_block(schedule, "input", rng, b["input"]))
+    wgt = _loads(_block(schedule, "weight", rng, b["weight"]))
+    # output runs
+    oax = _block(schedule, "output", rng, b["output"])
+    size = np.ones(n, dtype=np.int64)
+    for lo, hi, f in oax:
+        size = size * f(lo, hi)
+    keys = np.stack([lo for lo, _, _ in oax], axis=1)
+    _, first_idx, inv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    change = np.any(keys[1:] != keys[:-1], axis=1)
+    run_start = np.concatenate([[True], change])
+    run_end = np.concatenate([change, [True]])
+    ar = np.arange(n)
+    last_idx = np.zeros(len(first_idx), dtype=np.int64)
+    np.maximum.at(last_idx, inv, ar)
+    readback = np.where(run_start & (ar > first_idx[inv]), size, 0)
+    write = np.where(run_end, size, 0)
+    final = run_end & (ar == last_idx[inv])
+    return TileSteps(macs, inp, wgt, readback, write, final)
+
+
+def _xfer(nbytes: np.ndarray, cfg: HWCConfig, port: float | None = None) -> np.ndarray:
+    """Cycles of DMA transfers of `nbytes` each (0 bytes: no transfer)."""
+    p = cfg.port_bytes_per_cycle if port is None else port
+    beats = np.ceil(nbytes / p - 1e-12).astype(np.int64)
+    return np.where(nbytes > 0, cfg.dma_setup_cycles + beats, 0)
+
+
+def _step_bytes(words: np.ndarray, bits: int | np.ndarray) -> np.ndarray:
+    return (words * bits + 7) // 8
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """One layer on the HWC: cycles, utilisation, bytes and bandwidths."""
+
+    cycles: int
+    compute_cycles: int       # Σ ceil(MACs/tile / MACs per cycle)
+    stall_cycles: int         # cycles - compute_cycles (waiting for the port)
+    macs: int
+    mac_utilisation: float    # MACs / (cycles * MACs per cycle)
+    bytes: int                # traffic bytes (= model.evaluate's total_bytes)
+    transfers: int            # DMA transfers issued
+    avg_bandwidth_gbs: float  # bytes / cycles
+    full_speed_bandwidth_gbs: float  # bytes / compute cycles: the average the port needs to never stall
+    peak_bandwidth_gbs: float  # worst stage: its transfer bytes / its compute cycles
+    tiles: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _lanes(steps: TileSteps, cfg: HWCConfig, port: float | None = None):
+    """Per-tile cycles: C (compute), L (transfers before), W (write after), and bytes of each."""
+    C = -(-steps.macs // cfg.macs_per_cycle)
+    ib = _step_bytes(steps.input_words, cfg.input_bits)
+    wb = _step_bytes(steps.weight_words, cfg.weight_bits)
+    rb = _step_bytes(steps.readback_words, cfg.psum_bits)
+    ob = _step_bytes(steps.write_words, np.where(steps.write_final, cfg.output_bits, cfg.psum_bits))
+    L = _xfer(ib, cfg, port) + _xfer(wb, cfg, port) + _xfer(rb, cfg, port)
+    W = _xfer(ob, cfg, port)
+    return C, L, W, ib + wb + rb, ob
+
+
+def cycle_model(steps: TileSteps, cfg: HWCConfig, port: float | None = None, total_bytes: int | None = None
+                ) -> CycleReport:
+    """The analytical cycle count of the executed tiles (see the module docstring)."""
+    C, L, W, lb, wb = _lanes(steps, cfg, port)
+    n = steps.n
+    if cfg.double_buffer:
+        Wprev = np.concatenate([[0], W[:-1]])
+        Lnext = np.concatenate([L[1:], [0]])
+        stage = np.maximum(C, Wprev + Lnext)
+        cycles = int(L[0] + stage.sum() + W[-1])
+        sb = np.concatenate([[0], wb[:-1]]) + np.concatenate([lb[1:], [0]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(C > 0, sb / np.maximum(C, 1), 0)
+        peak = float(ratio.max()) if n else 0.0
+    else:
+        cycles = int((L + C + W).sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            peak = float(((lb + wb) / np.maximum(C, 1)).max()) if n else 0.0
+    comp = int(C.sum())
+    nbytes = int(lb.sum() + wb.sum()) if total_bytes is None else total_bytes
+    macs = int(steps.macs.sum())
+    transfers = int(sum(int((x > 0).sum()) for x in (steps.input_words, steps.weight_words,
+                                                      steps.readback_words, steps.write_words)))
+    return CycleReport(
+        cycles=cycles, compute_cycles=comp, stall_cycles=cycles - comp, macs=macs,
+        mac_utilisation=macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0,
+        bytes=nbytes, transfers=transfers,
+        avg_bandwidth_gbs=cfg.gbs(nbytes, cycles), full_speed_bandwidth_gbs=cfg.gbs(nbytes, comp),
+        peak_bandwidth_gbs=peak * cfg.clock_mhz * 1e6 / 1e9, tiles=n)
+
+
+def slowdown(steps: TileSteps, cfg: HWCConfig, bandwidth_gbs: float) -> float:
+    """Cycles with a port of `bandwidth_gbs` over the compute-only cycles (1.0 = never waits)."""
+    if not bandwidth_gbs > 0:
+        raise ConvschedError(f"available bandwidth {bandwidth_gbs!r} GB/s must be positive")
+    port = bandwidth_gbs * 1e9 / (cfg.clock_mhz * 1e6)
+    r = cycle_model(steps, cfg, port)
+    return r.cycles / max(r.compute_cycles, 1)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A schedule executed on the HWC: the model's traffic, per-tile steps and the cycle report."""
+
+    schedule: Schedule
+    traffic: Traffic
+    steps: TileSteps
+    report: CycleReport
+
+
+def execute(schedule: Schedule, cfg: HWCConfig, arch: Architecture | None = None) -> Execution:
+    """Run `schedule` on the HWC: traffic by the model, cycles by the per-tile model."""
+    arch = arch or cfg.architecture()
+    traffic = evaluate(schedule, arch)
+    steps = tile_steps(schedule)
+    rep = cycle_model(steps, cfg, total_bytes=traffic.total_bytes)
+    return Execution(schedule, traffic, steps, rep)
+
+
+__all__ = ["TileSteps", "tile_steps", "cycle_model", "CycleReport", "slowdown", "execute", "Execution",
+           "MAX_TILES"]
