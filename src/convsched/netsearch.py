@@ -73,6 +73,7 @@ class LayerEntry:
     textbook: LayerResult | None
     dataflows: dict[str, LayerResult | None]
     objective: str = "bytes"
+    solve_seconds: float = 0.0               # wall time of its solve (shared by equal layers)
 
     @property
     def traffic(self) -> Traffic:
@@ -101,6 +102,7 @@ class LayerEntry:
         d["objective_bytes"] = objective_bytes(t, self.objective)
         d["candidates"] = self.result.candidates
         d["structures"] = self.result.structures
+        d["solve_seconds"] = self.solve_seconds
         if self.textbook is not None:
             tsd = self.textbook.schedule.to_dict()
             d["textbook"] = {"name": self.textbook_name, "total_bytes": self.textbook.traffic.total_bytes,
@@ -383,7 +385,8 @@ def _assemble(network: Network, arch: Architecture, objective: str, keys: Sequen
                                                      nr[1].traffic.total_buffer_bytes))
         else:
             tb_name, tb = None, None
-        entries.append(LayerEntry(nl.name, nl, k[1], sol.result, tb_name, tb, dict(sol.dataflows), objective))
+        entries.append(LayerEntry(nl.name, nl, k[1], sol.result, tb_name, tb, dict(sol.dataflows), objective,
+                                  sol.seconds))
     return NetworkResult(network, arch, objective, tuple(entries), len(set(keys)), seconds)
 
 
