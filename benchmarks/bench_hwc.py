@@ -6,9 +6,11 @@ of every distinct layer under the HWC's per-operand capacities is executed on
 the HWC and compared with the HWCE-style engine (default configuration:
 16-bit words, 4 planes per pass, 3x3/5x5/4x7 modes). Results are merged into
 benchmarks/results/hwc.json after every (network, size), so a long run can be
-stopped and resumed.
+stopped and resumed; the per-layer buffer sweep (--layer-sweep) goes to
+benchmarks/results/hwc_layer_sweep.json.
 
     .venv/bin/python benchmarks/bench_hwc.py [--networks zfnet,alexnet,...] [--sizes 64KiB,16KiB]
+    .venv/bin/python benchmarks/bench_hwc.py --summary     # markdown tables of what hwc.json holds
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from convsched.networks import load_target
 from convsched.units import parse_size
 
 RESULTS = Path(__file__).parent / "results" / "hwc.json"
+SWEEP_RESULTS = Path(__file__).parent / "results" / "hwc_layer_sweep.json"
 NETWORKS = ["zfnet", "alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2"]
 
 
@@ -32,7 +35,16 @@ def main() -> None:
     ap.add_argument("--networks", default=",".join(NETWORKS))
     ap.add_argument("--sizes", default="64KiB")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--summary", action="store_true")
+    ap.add_argument("--layer-sweep", default=None,
+                    help="sizes for the per-layer sweep of SWEEP_LAYERS, e.g. 4KiB,16KiB,64KiB,256KiB")
     args = ap.parse_args()
+    if args.summary:
+        summary()
+        return
+    if args.layer_sweep:
+        layer_sweep([parse_size(x) for x in args.layer_sweep.split(",")])
+        return
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     base = HWCConfig.default()
     data["config"] = base.to_dict()
@@ -55,13 +67,73 @@ def main() -> None:
             # sensitivity: the HWCE-style engine striding natively, and with FC layers excluded
             native = HWCConfig.from_dict({"hwce": {"stride": "native"}}, base=cfg)
             nat = {r.name: hwce_layer(r.layer, native, r.kind).bytes for r in rows}
-            runs[key] = {"network": net, "buffer_bytes": size, "buffers": list(cfg.buffers),
-                         "seconds": round(time.time() - t0, 1), "layers": layers, "totals": tot,
-                         "totals_conv_only": conv_only,
-                         "hwce_native_stride_bytes": nat}
+            entry = {"network": net, "buffer_bytes": size, "buffers": list(cfg.buffers),
+                     "seconds": round(time.time() - t0, 1), "layers": layers, "totals": tot,
+                     "totals_conv_only": conv_only, "hwce_native_stride_bytes": nat}
+            data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}   # merge with the other run
+            data["config"] = base.to_dict()
+            data.setdefault("runs", {})[key] = entry
             RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+            tot = entry["totals"]
             print(f"{key}: ratio {tot['ratio']:.2f} (conv only {conv_only['ratio']:.2f}), "
                   f"max layer {tot['max_layer_ratio']:.2f}, {time.time() - t0:.0f}s", flush=True)
+
+
+#: representative layers for the buffer sweep: (network, layer name)
+SWEEP_LAYERS = [("alexnet", "conv2"), ("resnet18", "layer1.0.conv1"), ("resnet18", "layer4.0.conv2"),
+                ("resnet50", "layer3.0.conv1"), ("mobilenet_v2", "features.2.conv.1.0"), ("vgg16", "conv1_2")]
+
+
+def layer_sweep(sizes: list[int]) -> None:
+    """HWC bytes of single layers over HWC buffer sizes (the HWCE's bytes do not depend on it)."""
+    from convsched.hwc import compare_layer
+    base = HWCConfig.default()
+    for net, name in SWEEP_LAYERS:
+        nl = next(n for n in load_target(net).layers if n.name == name)
+        for size in sizes:
+            data = json.loads(SWEEP_RESULTS.read_text()) if SWEEP_RESULTS.exists() else {}
+            key = f"{net}/{name}@{size}"
+            if key in data:
+                continue
+            t0 = time.time()
+            cfg = base.with_total_buffer(size)
+            try:
+                d = compare_layer(nl.layer, cfg, name, nl.kind).to_dict(cfg)
+                d.pop("layer", None)
+            except Exception as e:  # buffers too small: record it
+                d = {"error": str(e)}
+            d.update(network=net, buffer_bytes=size, seconds=round(time.time() - t0, 1))
+            data = json.loads(SWEEP_RESULTS.read_text()) if SWEEP_RESULTS.exists() else {}
+            data[key] = d
+            SWEEP_RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+            print(key, d.get("ratio"), d.get("error", ""), f"{d['seconds']}s", flush=True)
+
+
+def summary() -> None:
+    """Markdown: per (network, size) totals, then per-layer ratios, from hwc.json."""
+    data = json.loads(RESULTS.read_text())
+    runs = data["runs"]
+    print("| network | HWC buffer | HWC MB | HWCE MB | ratio | conv-only ratio | max layer ratio (layer) | layers >= 14x |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, r in runs.items():
+        t, tc = r["totals"], r["totals_conv_only"]
+        rated = [d for d in r["layers"] if d["ratio"] is not None]
+        best = max(rated, key=lambda d: d["ratio"])
+        over = sum(1 for d in rated if d["ratio"] >= 14)
+        print(f"| {r['network']} | {r['buffer_bytes'] // 1024} KiB | {t['hwc_bytes'] / 1e6:.2f} | "
+              f"{t['hwce_bytes'] / 1e6:.2f} | {t['ratio']:.2f} | {tc['ratio']:.2f} | "
+              f"{best['ratio']:.2f} ({best['name']}) | {over}/{len(rated)} |")
+    for key, r in runs.items():
+        print(f"\n#### {r['network']}, HWC buffer {r['buffer_bytes'] // 1024} KiB\n")
+        print("| layer | HWCE mode | HWC bytes | HWCE bytes | ratio | ratio, HWCE striding natively | "
+              "HWC GB/s | HWCE GB/s | HWC cycles | HWCE cycles |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for d in r["layers"]:
+            nat = r["hwce_native_stride_bytes"].get(d["name"])
+            nr = f"{nat / d['hwc_bytes']:.2f}" if nat and d["ratio"] is not None else "-"
+            print(f"| {d['name']} | {d['hwce_mode']} | {d['hwc_bytes']:,} | {d['hwce_bytes'] or 0:,} | "
+                  f"{d['ratio']:.2f} | {nr} | {d['hwc_bandwidth_gbs']:.3f} | {d['hwce_bandwidth_gbs']:.3f} | "
+                  f"{d['hwc_cycles']:,} | {d['hwce_cycles']:,} |")
 
 
 if __name__ == "__main__":
