@@ -92,9 +92,12 @@ def _check_outputs(*paths: Optional[str]) -> None:
             raise ConvschedError(f"cannot write {path}: folder {p.parent} does not exist")
 
 
-def _out() -> Console:
-    # Piped output is not cut to 80 columns: the table keeps its natural width.
-    return console if console.is_terminal else Console(width=260)
+def _print(table: Table) -> Console:
+    """Print a table at its natural width (never cut to the terminal's); returns the console used."""
+    need = max(80, Console(width=1000).measure(table).maximum)
+    out = console if console.is_terminal and need <= console.width else Console(width=need)
+    out.print(table)
+    return out
 
 
 def _ratio(x: float | None) -> str:
@@ -174,9 +177,11 @@ def optimize(
         write_text_atomic(csv_out, res.to_csv())
     if emit_json(json_out, res.to_json()):
         return
-    out = _out()
-    out.print(network_table(res))
+    out = _print(network_table(res))
     out.print(_summary(res), highlight=False)
+    if cons is not None:
+        out.print("note: the constraints apply to the optimal schedules only; the textbook dataflows are "
+                  "searched unconstrained", highlight=False)
 
 
 # ---------------------------------------------------------------------------
@@ -237,8 +242,7 @@ def sweep(
         plot_sweep(res, plot)
     if emit_json(json_out, res.to_json()):
         return
-    out = _out()
-    out.print(sweep_table(res))
+    out = _print(sweep_table(res))
     n_ok = len(res.feasible_points)
     out.print(f"{len(res.points)} sizes, {n_ok} feasible; solved in {res.seconds:.1f} s"
               + (f"; plot written to {plot}" if plot else ""), highlight=False)
