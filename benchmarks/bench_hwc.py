@@ -36,11 +36,16 @@ def main() -> None:
     ap.add_argument("--sizes", default="64KiB")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--summary", action="store_true")
+    ap.add_argument("--bounds", action="store_true",
+                    help="HWCE bytes vs compulsory traffic (the best any HWC schedule could do), instantly")
     ap.add_argument("--layer-sweep", default=None,
                     help="sizes for the per-layer sweep of SWEEP_LAYERS, e.g. 4KiB,16KiB,64KiB,256KiB")
     args = ap.parse_args()
     if args.summary:
         summary()
+        return
+    if args.bounds:
+        bounds()
         return
     if args.layer_sweep:
         layer_sweep([parse_size(x) for x in args.layer_sweep.split(",")])
@@ -80,7 +85,7 @@ def main() -> None:
 
 
 #: representative layers for the buffer sweep: (network, layer name)
-SWEEP_LAYERS = [("alexnet", "conv2"), ("resnet18", "layer1.0.conv1"), ("resnet18", "layer4.0.conv2"),
+SWEEP_LAYERS = [("resnet18", "layer1.0.conv1"), ("alexnet", "conv2"), ("resnet18", "layer4.0.conv2"),
                 ("resnet50", "layer3.0.conv1"), ("mobilenet_v2", "features.2.conv.1.0"), ("vgg16", "conv1_2")]
 
 
@@ -109,9 +114,40 @@ def layer_sweep(sizes: list[int]) -> None:
             print(key, d.get("ratio"), d.get("error", ""), f"{d['seconds']}s", flush=True)
 
 
+def compulsory_bytes(layer, cfg: HWCConfig) -> int:
+    """Every input element some output reads, every weight and every output moved exactly once."""
+    from convsched.search import compulsory_input_words
+    return (-(-compulsory_input_words(layer) * cfg.input_bits // 8) - (-layer.weight_words * cfg.weight_bits // 8)
+            - (-layer.output_words * cfg.output_bits // 8))
+
+
+def bounds() -> None:
+    """Per network: HWCE bytes and the ratio's ceiling hwce / compulsory (no HWC schedule can beat it)."""
+    cfg = HWCConfig.default()
+    out = {}
+    for net in NETWORKS:
+        network = load_target(net)
+        layers = []
+        for nl in network.layers:
+            h = hwce_layer(nl.layer, cfg, nl.kind)
+            c = compulsory_bytes(nl.layer, cfg)
+            layers.append({"name": nl.name, "kind": nl.kind, "hwce_bytes": h.bytes, "compulsory_bytes": c,
+                           "ratio_ceiling": h.bytes / c, "hwce_mode": h.mode})
+        hb = sum(d["hwce_bytes"] for d in layers)
+        cb = sum(d["compulsory_bytes"] for d in layers)
+        conv = [d for d in layers if d["kind"] == "conv"]
+        out[net] = {"hwce_bytes": hb, "compulsory_bytes": cb, "ratio_ceiling": hb / cb,
+                    "conv_ratio_ceiling": sum(d["hwce_bytes"] for d in conv) / sum(d["compulsory_bytes"] for d in conv),
+                    "max_layer_ceiling": max(layers, key=lambda d: d["ratio_ceiling"]), "layers": layers}
+        print(f"{net}: HWCE {hb / 1e6:.1f} MB, compulsory {cb / 1e6:.1f} MB, ceiling {hb / cb:.2f}x "
+              f"(conv only {out[net]['conv_ratio_ceiling']:.2f}x), best layer "
+              f"{out[net]['max_layer_ceiling']['name']} {out[net]['max_layer_ceiling']['ratio_ceiling']:.2f}x")
+    (RESULTS.parent / "hwc_bounds.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
 def summary() -> None:
     """Markdown: per (network, size) totals, then per-layer ratios, from hwc.json."""
-    data = json.loads(RESULTS.read_text())
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
     runs = data["runs"]
     print("| network | HWC buffer | HWC MB | HWCE MB | ratio | conv-only ratio | max layer ratio (layer) | layers >= 14x |")
     print("|---|---|---|---|---|---|---|---|")
@@ -134,6 +170,18 @@ def summary() -> None:
             print(f"| {d['name']} | {d['hwce_mode']} | {d['hwc_bytes']:,} | {d['hwce_bytes'] or 0:,} | "
                   f"{d['ratio']:.2f} | {nr} | {d['hwc_bandwidth_gbs']:.3f} | {d['hwce_bandwidth_gbs']:.3f} | "
                   f"{d['hwc_cycles']:,} | {d['hwce_cycles']:,} |")
+    if SWEEP_RESULTS.exists():
+        sw = json.loads(SWEEP_RESULTS.read_text())
+        print("\n| layer | HWC buffer | HWC bytes | HWCE bytes | ratio | HWC schedule (order / tiles) |")
+        print("|---|---|---|---|---|---|")
+        for key, d in sorted(sw.items(), key=lambda kv: (kv[0].split("@")[0], kv[1]["buffer_bytes"])):
+            if "error" in d:
+                print(f"| {key.split('@')[0]} | {d['buffer_bytes'] // 1024} KiB | - | - | - | {d['error']} |")
+                continue
+            s = d["schedule"]
+            print(f"| {key.split('@')[0]} | {d['buffer_bytes'] // 1024} KiB | {d['hwc_bytes']:,} | "
+                  f"{d['hwce_bytes']:,} | {d['ratio']:.2f} | {' '.join(s['order'])} / "
+                  f"{' '.join(f'{k}{v}' for k, v in s['tiles'].items())} |")
 
 
 if __name__ == "__main__":
