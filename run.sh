@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup-venv.sh
 if [ "$#" -eq 0 ]; then
-  set -- demo
+  set -- optimize mobilenet_v2 --buffer 16KiB
 fi
 exec .venv/bin/convsched "$@"

@@ -10,8 +10,12 @@ stamp=.venv/.installed-$(cksum pyproject.toml | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ]; then
   echo "setting up .venv (first run only) ..." >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[all]' >&2
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -e '.[all]'; } > .venv/install.log 2>&1; then
+    tail -n 30 .venv/install.log >&2
+    echo "error: installing convsched into .venv failed (full log: .venv/install.log)" >&2
+    exit 2
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
