@@ -28,8 +28,7 @@ Cycle model (`cycle_model`), with `C[i] = ceil(MACs[i] / macs_per_cycle)`,
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 

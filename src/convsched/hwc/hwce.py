@@ -61,7 +61,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import ConvschedError
 from ..layer import Layer
 from .config import HWCConfig
 
