@@ -9,7 +9,7 @@ from convsched.arch import OPERANDS, Architecture
 from convsched.bounds import (capacity_words, chen_bound_words, compulsory_bytes, compulsory_words, layer_bounds,
                               lower_bound_bytes, matmul_bound_words, real_macs, window_reuse)
 from convsched.errors import ConvschedError
-from convsched.layer import Layer
+from convsched.layer import DIMS, Layer
 from convsched.model import evaluate
 from convsched.schedule import Schedule
 from convsched.search import compulsory_input_words, optimize_layer
@@ -71,22 +71,25 @@ def case(draw):
     G = draw(st.sampled_from([1, 1, 1, 2]))
     while True:
         try:
-            layer = Layer(K=G * draw(st.integers(1, 4)), C=G * draw(st.integers(1, 4)), G=G,
-                          OY=draw(st.integers(1, 7)), OX=draw(st.integers(1, 6)),
+            layer = Layer(K=G * draw(st.integers(1, 3)), C=G * draw(st.integers(1, 3)), G=G,
+                          OY=draw(st.integers(1, 6)), OX=draw(st.integers(1, 4)),
                           FY=draw(st.sampled_from([1, 2, 3, 5])), FX=draw(st.sampled_from([1, 2, 3])),
                           SY=draw(st.sampled_from([1, 1, 2, 3])), SX=draw(st.sampled_from([1, 2])),
                           DY=draw(st.sampled_from([1, 1, 2])), PY=draw(st.integers(0, 2)), PX=draw(st.integers(0, 1)),
-                          N=draw(st.sampled_from([1, 1, 2])))
+                          N=draw(st.sampled_from([1, 1, 1, 2])))
             break
         except ConvschedError:
             continue
+    if sum(layer.dim_size(d) > 1 for d in DIMS) > 5:   # keep the exact search quick: at most 5 loops
+        layer = Layer(K=layer.K, C=layer.C, G=layer.G, OY=layer.OY, OX=1, FY=layer.FY, SY=layer.SY,
+                      DY=layer.DY, PY=layer.PY, N=layer.N)
     bits = draw(st.sampled_from([(8, 8, 32, 8), (8, 8, 8, 8), (16, 16, 32, 16), (4, 4, 16, 4), (8, 16, 32, 4)]))
     arch = Architecture(*bits, double_buffer=draw(st.booleans()))
     cap = draw(st.sampled_from([4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512, 2048]))
     return layer, arch.with_capacity(cap)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case())
 def test_no_schedule_beats_the_bound(c):
     layer, arch = c
