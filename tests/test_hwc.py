@@ -165,3 +165,15 @@ def test_with_total_buffer_keeps_proportions():
     arch = c.architecture()
     assert isinstance(arch, Architecture) and arch.capacity_per_operand == (3072, 2048, 3072)
     assert arch.double_buffer and arch.input_bits == 16
+
+
+def test_streamed_cycle_report_equals_full_model():
+    """Chunked streaming (any chunk size) gives the same report as the full per-tile arrays."""
+    from convsched.hwc.cycles import cycle_report
+    for rng, s in random_schedules(5, 80):
+        for db in (True, False):
+            cfg = replace(CFG, double_buffer=db, dma_setup_cycles=rng.choice([0, 5]),
+                          port_bytes_per_cycle=rng.choice([1, 8]), macs_per_cycle=rng.choice([1, 16]))
+            full = cycle_model(tile_steps(s), cfg)
+            for chunk in (1, 3):
+                assert cycle_report(s, cfg, chunk=chunk) == full, s.to_dict()

@@ -24,6 +24,14 @@ Cycle model (`cycle_model`), with `C[i] = ceil(MACs[i] / macs_per_cycle)`,
   `T = L[0] + Σ_i max(C[i], W[i-1] + L[i+1]) + W[n-1]`
   (fill `L[0]`, drain `W[n-1]`). A stage is a stall when the transfers are
   longer than the compute.
+
+Schedules with many tiles (an FC layer with tile 1 everywhere has tens of
+millions) are streamed in chunks (`iter_steps`, `cycle_report`): whether a
+run's block was visited before, and whether it is the block's last run, is
+read off the loop indices (a loop above the output buffer that the output
+does not depend on is past its first / at its last iteration), so no chunk
+needs to see the others; the input's "last live block" is carried across.
+Streaming gives exactly the same report (tested for chunks of 1 and 3 tiles).
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ from .config import HWCConfig
 
 #: Schedules with more tiles than this are refused by the per-tile executor.
 MAX_TILES = 20_000_000
+#: Tiles per chunk when the cycle model streams over a schedule with many tiles.
+CHUNK = 1 << 20
+#: `execute` keeps the per-tile arrays up to this many tiles, and streams beyond.
+STEPS_KEPT = 4 * CHUNK
 _CHUNK_NOTE = "the per-tile executor walks every tile"
 
 
@@ -126,39 +138,93 @@ def _loads(axes) -> np.ndarray:
     return np.where(live, size - inter, 0)
 
 
+def _index(schedule: Schedule, flat: np.ndarray) -> np.ndarray:
+    """Loop indices (one row per loop, outermost first) of the tiles with these flat numbers."""
+    trips = [schedule.trips(d) for d in schedule.order]
+    if not trips:
+        return np.zeros((0, len(flat)), np.int64)
+    return np.stack(np.unravel_index(flat, trips)).astype(np.int64)
+
+
+def _live_size(schedule: Schedule, flat: np.ndarray) -> np.ndarray:
+    rng = _ranges(schedule, _index(schedule, flat))
+    size = np.ones(len(flat), dtype=np.int64)
+    for lo, hi, f in _block(schedule, "input", rng, schedule.buffers["input"]):
+        size = size * f(lo, hi)
+    return size
+
+
+def _steps_range(schedule: Schedule, start: int, stop: int, carry_input: int | None) -> TileSteps:
+    """Exact per-tile steps of tiles [start, stop); `carry_input` = last live input tile before start."""
+    n = schedule.n_tiles
+    flat = np.arange(start, stop, dtype=np.int64)
+    rng = _ranges(schedule, _index(schedule, flat))
+    macs = np.ones(len(flat), dtype=np.int64)
+    for d in DIMS:
+        s, e, _ = rng[d]
+        macs = macs * (e - s)
+    b = schedule.buffers
+    # input/weight: prepend the last live tile before `start` so the first tile compares with it
+    pre_in = np.concatenate([[carry_input], flat]) if carry_input is not None else flat
+    inp = _loads(_block(schedule, "input", _ranges(schedule, _index(schedule, pre_in)), b["input"]))
+    inp = inp[1:] if carry_input is not None else inp
+    pre_w = np.concatenate([[start - 1], flat]) if start > 0 else flat
+    wgt = _loads(_block(schedule, "weight", _ranges(schedule, _index(schedule, pre_w)), b["weight"]))
+    wgt = wgt[1:] if start > 0 else wgt
+    # output runs: compare each tile's block with its neighbours (one tile beyond each end)
+    ext = np.arange(max(start - 1, 0), min(stop + 1, n), dtype=np.int64)
+    eidx = _index(schedule, ext)
+    oax = _block(schedule, "output", _ranges(schedule, eidx), b["output"])
+    keys = np.stack([lo for lo, _, _ in oax], axis=1)
+    size = np.ones(len(ext), dtype=np.int64)
+    for lo, hi, f in oax:
+        size = size * f(lo, hi)
+    diff = np.any(keys[1:] != keys[:-1], axis=1)
+    start_e = np.concatenate([[True], diff])   # run starts on the extended range (tile 0 starts one)
+    end_e = np.concatenate([diff, [True]])
+    off = 1 if start > 0 else 0
+    core = slice(off, off + len(flat))
+    run_start, run_end, size = start_e[core], end_e[core], size[core]
+    if start > 0:
+        run_start = run_start.copy()
+    # a run's block was visited before iff a loop above the output buffer that the output does
+    # not depend on is past its first iteration; its last run iff all those loops are at their last
+    free = [j for j, d in enumerate(schedule.order[:b["output"]]) if d not in ("N", "G", "K", "OY", "OX")]
+    cidx = eidx[:, core]
+    trips = [schedule.trips(d) for d in schedule.order]
+    revisit = np.zeros(len(flat), dtype=bool)
+    last = np.ones(len(flat), dtype=bool)
+    for j in free:
+        revisit |= cidx[j] > 0
+        last &= cidx[j] == trips[j] - 1
+    readback = np.where(run_start & revisit, size, 0)
+    write = np.where(run_end, size, 0)
+    final = run_end & last
+    return TileSteps(macs, inp, wgt, readback, write, final)
+
+
 def tile_steps(schedule: Schedule) -> TileSteps:
     """MACs and words moved per tile, in loop order (see the module docstring)."""
     n = schedule.n_tiles
     if n > MAX_TILES:
         raise ConvschedError(f"schedule has {n:,} tiles, more than the {MAX_TILES:,} {_CHUNK_NOTE} at once")
-    trips = [schedule.trips(d) for d in schedule.order]
-    idx = np.indices(trips, dtype=np.int64).reshape(len(trips), -1) if trips else np.zeros((0, 1), np.int64)
-    rng = _ranges(schedule, idx)
-    macs = np.ones(n, dtype=np.int64)
-    for d in DIMS:
-        s, e, _ = rng[d]
-        macs = macs * (e - s)
-    b = schedule.buffers
-    inp = _loads(_block(schedule, "input", rng, b["input"]))
-    wgt = _loads(_block(schedule, "weight", rng, b["weight"]))
-    # output runs
-    oax = _block(schedule, "output", rng, b["output"])
-    size = np.ones(n, dtype=np.int64)
-    for lo, hi, f in oax:
-        size = size * f(lo, hi)
-    keys = np.stack([lo for lo, _, _ in oax], axis=1)
-    _, first_idx, inv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    change = np.any(keys[1:] != keys[:-1], axis=1)
-    run_start = np.concatenate([[True], change])
-    run_end = np.concatenate([change, [True]])
-    ar = np.arange(n)
-    last_idx = np.zeros(len(first_idx), dtype=np.int64)
-    np.maximum.at(last_idx, inv, ar)
-    readback = np.where(run_start & (ar > first_idx[inv]), size, 0)
-    write = np.where(run_end, size, 0)
-    final = run_end & (ar == last_idx[inv])
-    return TileSteps(macs, inp, wgt, readback, write, final)
+    return _steps_range(schedule, 0, n, None)
+
+
+def iter_steps(schedule: Schedule, chunk: int = CHUNK):
+    """(start, steps of tiles [start-1, stop+1) ∩ [0, n)) per chunk [start, stop), in order, in bounded memory."""
+    n = schedule.n_tiles
+    carry = None   # last live input tile before the extended range's first tile
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        a, e = max(start - 1, 0), min(stop + 1, n)
+        st = _steps_range(schedule, a, e, carry)
+        yield start, stop, a, st
+        # the next extended range starts at stop - 1: the last live input tile before it
+        sz = _live_size(schedule, np.arange(a, stop - 1, dtype=np.int64))
+        nz = np.nonzero(sz > 0)[0]
+        if len(nz):
+            carry = a + int(nz[-1])
 
 
 def _xfer(nbytes: np.ndarray, cfg: HWCConfig, port: float | None = None) -> np.ndarray:
@@ -235,6 +301,45 @@ def cycle_model(steps: TileSteps, cfg: HWCConfig, port: float | None = None, tot
         peak_bandwidth_gbs=peak * cfg.clock_mhz * 1e6 / 1e9, tiles=n)
 
 
+def cycle_report(schedule: Schedule, cfg: HWCConfig, port: float | None = None, total_bytes: int | None = None,
+                 chunk: int = CHUNK) -> CycleReport:
+    """`cycle_model` streamed over chunks of tiles (bounded memory for schedules with many tiles)."""
+    n = schedule.n_tiles
+    cycles = comp = macs = transfers = nbytes = 0
+    peak = 0.0
+    for start, stop, a, st in iter_steps(schedule, chunk):
+        C, L, W, lb, wb = _lanes(st, cfg, port)
+        i0, i1 = start - a, stop - a            # the core tiles inside the extended arrays
+        core = slice(i0, i1)
+        if cfg.double_buffer:
+            m = len(C)
+            Wprev = np.concatenate([[0], W[:-1]])
+            Lnext = np.concatenate([L[1:], [0]])
+            stage = np.maximum(C, Wprev + Lnext)[core]
+            cycles += int(stage.sum())
+            if start == 0:
+                cycles += int(L[0])
+            if stop == n:
+                cycles += int(W[m - 1])
+            sb = (np.concatenate([[0], wb[:-1]]) + np.concatenate([lb[1:], [0]]))[core]
+            peak = max(peak, float((sb / np.maximum(C[core], 1)).max()))
+        else:
+            cycles += int((L + C + W)[core].sum())
+            peak = max(peak, float(((lb + wb)[core] / np.maximum(C[core], 1)).max()))
+        comp += int(C[core].sum())
+        macs += int(st.macs[core].sum())
+        nbytes += int(lb[core].sum() + wb[core].sum())
+        transfers += int(sum(int((x[core] > 0).sum()) for x in (st.input_words, st.weight_words,
+                                                                st.readback_words, st.write_words)))
+    nbytes = nbytes if total_bytes is None else total_bytes
+    return CycleReport(
+        cycles=cycles, compute_cycles=comp, stall_cycles=cycles - comp, macs=macs,
+        mac_utilisation=macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0,
+        bytes=nbytes, transfers=transfers,
+        avg_bandwidth_gbs=cfg.gbs(nbytes, cycles), full_speed_bandwidth_gbs=cfg.gbs(nbytes, comp),
+        peak_bandwidth_gbs=peak * cfg.clock_mhz * 1e6 / 1e9, tiles=n)
+
+
 def slowdown(steps: TileSteps, cfg: HWCConfig, bandwidth_gbs: float) -> float:
     """Cycles with a port of `bandwidth_gbs` over the compute-only cycles (1.0 = never waits)."""
     if not bandwidth_gbs > 0:
@@ -250,7 +355,7 @@ class Execution:
 
     schedule: Schedule
     traffic: Traffic
-    steps: TileSteps
+    steps: TileSteps | None     # None when the schedule has more than STEPS_KEPT tiles (streamed)
     report: CycleReport
 
 
@@ -258,10 +363,11 @@ def execute(schedule: Schedule, cfg: HWCConfig, arch: Architecture | None = None
     """Run `schedule` on the HWC: traffic by the model, cycles by the per-tile model."""
     arch = arch or cfg.architecture()
     traffic = evaluate(schedule, arch)
-    steps = tile_steps(schedule)
-    rep = cycle_model(steps, cfg, total_bytes=traffic.total_bytes)
-    return Execution(schedule, traffic, steps, rep)
+    if schedule.n_tiles <= STEPS_KEPT:
+        steps = tile_steps(schedule)
+        return Execution(schedule, traffic, steps, cycle_model(steps, cfg, total_bytes=traffic.total_bytes))
+    return Execution(schedule, traffic, None, cycle_report(schedule, cfg, total_bytes=traffic.total_bytes))
 
 
-__all__ = ["TileSteps", "tile_steps", "cycle_model", "CycleReport", "slowdown", "execute", "Execution",
+__all__ = ["TileSteps", "tile_steps", "iter_steps", "cycle_report", "cycle_model", "CycleReport", "slowdown", "execute", "Execution",
            "MAX_TILES"]
