@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from convsched import search
+from convsched import bounds, search
 from convsched.arch import OPERANDS, Architecture
 from convsched.layer import Layer
 from convsched.networks import load_target
@@ -63,6 +63,10 @@ def check_contract(obj: dict, names: list[str], layers: list[Layer], capacity: i
         assert row["traffic"] == ref.traffic.to_json()["traffic"]
         assert row["buffer_words"] == ref.traffic.buffer_words
         assert row["macs"] == L.macs
+        # issue 4: the largest valid lower bound, never above what the optimum moves
+        assert row["lower_bound_bytes"] == bounds.lower_bound_bytes(L, arch)
+        assert 0 < row["lower_bound_bytes"] <= row["total_bytes"]
+    assert obj["lower_bound_bytes"] == sum(row["lower_bound_bytes"] for row in obj["layers"])
     assert obj["total_bytes"] == sum(row["total_bytes"] for row in obj["layers"])
     assert obj["macs"] == sum(row["macs"] for row in obj["layers"])
 

@@ -30,7 +30,7 @@ from .errors import ConvschedError
 from .layer import Layer
 from .model import Traffic
 from .networks import NetLayer, Network
-from . import search
+from . import bounds, search
 from .search import TEXTBOOK, Constraints, LayerResult
 
 #: Objectives of `optimize_network`. "bytes-per-mac" ranks each layer exactly
@@ -113,7 +113,14 @@ class LayerEntry:
         else:
             d["textbook"] = None
         d["dataflows"] = {n: (r.traffic.total_bytes if r is not None else None) for n, r in self.dataflows.items()}
+        d["lower_bound_bytes"] = self.lower_bound_bytes
+        d["ratio_to_bound"] = t.total_bytes / self.lower_bound_bytes if self.lower_bound_bytes else None
         return d
+
+    @property
+    def lower_bound_bytes(self) -> int:
+        """The largest valid lower bound on this layer's traffic at its capacity (docs/bounds.md)."""
+        return bounds.lower_bound_bytes(self.net_layer.layer, self.arch)
 
 
 def _sum_or_none(values: Iterable[int | None]) -> int | None:
@@ -151,6 +158,11 @@ class NetworkResult:
     @property
     def bytes_per_mac(self) -> float:
         return self.total_bytes / self.macs if self.macs else 0.0
+
+    @property
+    def lower_bound_bytes(self) -> int:
+        """Sum of the layers' lower bounds: no schedule of the network moves less."""
+        return sum(e.lower_bound_bytes for e in self.entries)
 
     def operand_bytes(self) -> dict[str, int]:
         """Network bytes per operand: input read, weight read, output read + write."""
@@ -193,6 +205,8 @@ class NetworkResult:
             "textbook_total_bytes": self.textbook_total_bytes,
             "saving": self.saving,
             "dataflow_total_bytes": self.dataflow_total_bytes(),
+            "lower_bound_bytes": self.lower_bound_bytes,
+            "ratio_to_bound": self.total_bytes / self.lower_bound_bytes if self.lower_bound_bytes else None,
             "unique_layers": self.unique_layers,
             "seconds": self.seconds,
         }
