@@ -111,3 +111,56 @@ def test_contradicting_constraints_are_refused():
         optimize_layer(layer, Architecture(capacity=300), Constraints(tile_min={"K": 4}, tile_max={"K": 2}))
     with pytest.raises(ConvschedError, match="untiled"):
         optimize_layer(layer, Architecture(capacity=300), Constraints(untiled=frozenset({"K"}), tile_max={"K": 2}))
+
+
+@st.composite
+def structure_and_tiles(draw):
+    """A random layer, a random schedule of it and a capacity the schedule fits (with some slack)."""
+    G = draw(st.sampled_from([1, 1, 2]))
+    while True:
+        try:
+            layer = Layer(K=G * draw(st.integers(1, 6)), C=G * draw(st.integers(1, 4)), G=G,
+                          N=draw(st.sampled_from([1, 1, 2])), OY=draw(st.integers(1, 7)), OX=draw(st.integers(1, 7)),
+                          FY=draw(st.integers(1, 3)), FX=draw(st.integers(1, 3)), SY=draw(st.integers(1, 3)),
+                          SX=draw(st.integers(1, 2)), PY=draw(st.integers(0, 2)), PX=draw(st.integers(0, 1)),
+                          DY=draw(st.integers(1, 2)))
+            break
+        except ConvschedError:
+            continue
+    dims = [d for d in DIMS if layer.dim_size(d) > 1]
+    order = tuple(draw(st.permutations(dims))[:draw(st.integers(0, len(dims)))])
+    tiles = {d: draw(st.integers(1, layer.dim_size(d) - 1)) for d in order}
+    levels = {op: draw(st.integers(0, len(order))) for op in OPERANDS}
+    if order:
+        levels[draw(st.sampled_from(OPERANDS))] = len(order)
+    arch = Architecture(psum_bits=draw(st.sampled_from([8, 16, 32])), double_buffer=draw(st.booleans()))
+    sched = Schedule(layer, order, tiles, levels)
+    need = sum(arch.buffer_bytes(evaluate(sched, arch).buffer_words).values())
+    shared = draw(st.booleans())
+    slack = draw(st.integers(0, need))
+    if shared:
+        arch = Architecture(psum_bits=arch.psum_bits, double_buffer=arch.double_buffer, capacity=need + slack)
+    else:
+        per = arch.buffer_bytes(evaluate(sched, arch).buffer_words)
+        arch = Architecture(psum_bits=arch.psum_bits, double_buffer=arch.double_buffer,
+                            capacity_per_operand=tuple(max(1, per[op] + slack) for op in OPERANDS))
+    return sched, arch
+
+
+@settings(max_examples=300, deadline=None)
+@given(structure_and_tiles())
+def test_pruning_bounds_never_exceed_a_fitting_schedule(case):
+    """Each bound the search prunes with is at most the exact traffic of every fitting schedule."""
+    from convsched import search as S
+    sched, arch = case
+    layer, order, levels = sched.layer, sched.order, dict(sched.buffers)
+    t = evaluate(sched, arch)
+    assert arch.fits(t.buffer_words)
+    trips = {d: -(-layer.dim_size(d) // sched.tiles[d]) for d in order}
+    # trips actually taken lie in the range the bound is given
+    assert S.input_reads_bound(layer, arch, order, levels, trips.get("K", 1)) <= t.input.read
+    assert S.trips_lower_bound(layer, arch, "bytes", order, levels, trips, trips) <= t.total_bytes
+    point = S._point_bound(layer, arch, "bytes", order, levels, {d: np.int64(n) for d, n in trips.items()})
+    assert int(point) <= t.total_bytes
+    if all(n >= 2 for n in trips.values()):
+        assert S.structure_lower_bound(layer, arch, "bytes", order, levels) <= t.total_bytes

@@ -38,7 +38,7 @@ from .errors import ConvschedError
 from .layer import DIMS, Layer
 from .model import RELEVANT, Traffic, evaluate
 from .schedule import Schedule
-from .vmodel import evaluate_many
+from .vmodel import _bytes, evaluate_many
 
 SPATIAL_DIMS = frozenset({"OY", "OX", "FY", "FX"})
 OBJECTIVES = ("bytes", "reads")
@@ -387,33 +387,91 @@ def _prefilter_groups(layer, arch, order, levels, groups, limit_bytes):
     return out
 
 
+def trip_range(layer: Layer, cands: Mapping[str, np.ndarray]) -> tuple[dict[str, int], dict[str, int]]:
+    """Fewest and most trips each dimension's tile candidates give."""
+    n_min = {d: -(-layer.dim_size(d) // int(c.max())) for d, c in cands.items() if len(c)}
+    n_max = {d: -(-layer.dim_size(d) // int(c.min())) for d, c in cands.items() if len(c)}
+    return n_min, n_max
+
+
 def _refined_lower_bound(layer, arch, objective, order, levels, groups) -> int:
     """The structure's traffic bound with the fewest trips the capacity allows.
 
     After the prefilter every remaining candidate of an axis fits with the
     other axes at their smallest, and none that was dropped can fit at all;
-    so a loop's trip count is at least the smallest among its remaining
-    candidates, and weight and output traffic (F1) at least |X| times the
-    product of those minima over the loops above X's buffer that X does not
-    depend on.
+    so a loop's trip count lies between the fewest and the most trips among
+    its remaining candidates. Weight and output traffic (F1) is |X| times the
+    product of the trips of the loops above X's buffer that X does not depend
+    on (set A_X). Each buffer also bounds a product of trips: a block of Y
+    holds at least |Y| / prod(trips of the loops above Y's buffer that index
+    Y) words (set B_Y), so that product is at least |Y| / (Y's room). The
+    trips of A_X that are also in B_Y must then make up what B_Y's other
+    loops cannot, even at their most trips.
     """
-    from .vmodel import _bytes
     n_min: dict[str, int] = {}
+    n_max: dict[str, int] = {}
     for dims, arr in groups:
         for k, d in enumerate(dims):
             n_min[d] = int(-(-layer.dim_size(d) // int(arr[:, k].max())))
+            n_max[d] = int(-(-layer.dim_size(d) // int(arr[:, k].min())))
+    return trips_lower_bound(layer, arch, objective, order, levels, n_min, n_max)
+
+
+def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str, int],
+                      n_max: Mapping[str, int]) -> int:
+    """The structure's traffic bound when each loop's trips lie in [n_min, n_max] (see above)."""
+    need = _trip_products_needed(layer, arch, order, levels, n_min)
     r = {}
     for op in ("weight", "output"):
-        r[op] = 1
-        for d in order[:levels[op]]:
-            if d not in RELEVANT[op]:
-                r[op] *= n_min.get(d, 1)
+        A = reload_loops(order, levels[op], op)
+        best_r = math.prod(n_min.get(d, 1) for d in A)
+        for other, (B, c) in need.items():
+            inter = [d for d in A if d in B]
+            if not inter:
+                continue
+            room = math.prod(n_max.get(d, 1) for d in B if d not in A)
+            forced = max(math.prod(n_min.get(d, 1) for d in inter), -(-c // room))
+            best_r = max(best_r, forced * math.prod(n_min.get(d, 1) for d in A if d not in B))
+        r[op] = best_r
     w = _bytes(layer.weight_words * r["weight"], arch.weight_bits)
-    x = _bytes(compulsory_input_words(layer), arch.input_bits)
+    x = _bytes(input_reads_bound(layer, arch, order, levels, n_min.get("K", 1)), arch.input_bits)
     if objective == "reads":
         return int(w + x)
     O = layer.output_words
     return int(w + x + 2 * _bytes(O * r["output"] - O, arch.psum_bits) + _bytes(O, arch.output_bits))
+
+
+def _trip_products_needed(layer, arch, order, levels, n_min) -> dict[str, tuple[list[str], int]]:
+    """For weight and output: (B, c) with prod of B's trips >= c in every fitting schedule.
+
+    B are the loops above the buffer that index the operand; c is the
+    operand's full size over the most words its buffer can hold (the shared
+    capacity less the other buffers at their smallest).
+    """
+    from .vmodel import buffer_words_many
+    full = buffer_words_many(layer, (), {op: 0 for op in OPERANDS}, {})
+    smallest = {op: int(w) for op, w in _smallest_buffer_words(layer, order, levels).items()}
+    small_bytes = arch.buffer_bytes(smallest)
+    out = {}
+    for op in ("weight", "output"):
+        if arch.capacity is not None:
+            room_bytes = arch.capacity - sum(b for o, b in small_bytes.items() if o != op)
+        elif arch.capacity_per_operand is not None:
+            room_bytes = arch.capacity_per_operand[OPERANDS.index(op)]
+        else:
+            continue
+        room = (room_bytes // arch.buffer_factor) * 8 // arch.buffer_bits(op)
+        if room < 1:
+            continue
+        B = [d for d in order[:levels[op]] if d in RELEVANT[op]]
+        out[op] = (B, -(-int(full[op]) // room))
+    return out
+
+
+def _smallest_buffer_words(layer, order, levels) -> dict[str, int]:
+    """Each buffer's words with every tile 1: no schedule of the structure has smaller ones (F3)."""
+    from .vmodel import buffer_words_many
+    return buffer_words_many(layer, order, levels, {d: 1 for d in order})
 
 
 def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int) -> int:
@@ -456,6 +514,7 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     ndim = len(grid) - lead
     evaluated = 0
     big = np.iinfo(np.int64).max
+    tie = best.key is not None and lower_bound == best.key[0]
     for prefix in itertools.product(*(range(s) for s in sizes[:lead])):
         tiles: dict[str, np.ndarray] = {}
         for gi, (dims, arr) in enumerate(grid):
@@ -466,63 +525,209 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
                     shape = [1] * ndim
                     shape[gi - lead] = len(arr)
                     tiles[d] = arr[:, k].reshape(shape)
-        gshape = np.broadcast_shapes(*(np.shape(tiles[d]) for d in order if d != e_dim)) if order else ()
+        gshape = np.broadcast_shapes((1,), *(np.shape(tiles[d]) for d in order if d != e_dim))
         if e_dim is None:
             per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
             buf = np.broadcast_to(sum(per_op.values()), gshape)
             mask = np.broadcast_to(_capacity_mask(arch, per_op), gshape)
-            if best.key is not None and lower_bound == best.key[0]:
+            if tie:
                 mask = mask & (buf <= best.key[1])
-            if not np.any(mask):
-                continue
-            v = evaluate_many(layer, order, levels, tiles, arch)
-            obj = np.broadcast_to(_objective(v, arch, objective), gshape)
-            chosen_tiles = {d: np.broadcast_to(tiles[d], gshape) for d in order}
         else:
-            # feasibility over the grid x all of e's candidates (buffers only, cheap)
-            ext = {d: (np.expand_dims(t, -1) if np.ndim(t) else t) for d, t in tiles.items()}
-            ext[e_dim] = e_cands.reshape((1,) * ndim + (-1,))
-            per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
-            xshape = gshape + (len(e_cands),)
-            bufx = np.broadcast_to(sum(per_op.values()), xshape)
-            fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape)
-            if best.key is not None and lower_bound == best.key[0]:
-                fit = fit & (bufx <= best.key[1])
-            mask = fit.any(axis=-1)
-            if not np.any(mask):
-                continue
-            hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
-            t_hi = e_cands[hi_idx]
-            v_hi = evaluate_many(layer, order, levels, {**tiles, e_dim: t_hi}, arch)
-            v_lo = evaluate_many(layer, order, levels, {**tiles, e_dim: e_cands[0]}, arch)
-            o_hi = np.broadcast_to(_objective(v_hi, arch, objective), gshape)
-            o_lo = np.broadcast_to(_objective(v_lo, arch, objective), gshape)
-            b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
-            b_lo = bufx[..., 0]
+            solved = _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape,
+                                      best.key[1] if tie else None)
+            if solved is None:
+                # feasibility over the grid x all of e's candidates (buffers only)
+                ext = {d: (np.expand_dims(t, -1) if np.ndim(t) else t) for d, t in tiles.items()}
+                ext[e_dim] = e_cands.reshape((1,) * ndim + (-1,))
+                per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
+                xshape = gshape + (len(e_cands),)
+                bufx = np.broadcast_to(sum(per_op.values()), xshape)
+                fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape)
+                if tie:
+                    fit = fit & (bufx <= best.key[1])
+                mask = fit.any(axis=-1)
+                hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
+                b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
+                b_lo = bufx[..., 0]
+            else:
+                mask, hi_idx, b_lo, b_hi = solved
+        if best.key is not None:
+            # A cheap bound per point: weight and output traffic are exact from the trip
+            # counts alone (F1); the input moves at least the structure's input bound.
+            trips = {d: -(-layer.dim_size(d) // np.broadcast_to(tiles[d], gshape)) for d in order if d != e_dim}
+            if e_dim is not None:
+                trips[e_dim] = -(-layer.dim_size(e_dim) // e_cands[hi_idx])   # fewest trips that fit
+            mask = mask & (_point_bound(layer, arch, objective, order, levels, trips) <= best.key[0])
+        if not np.any(mask):
+            continue
+        # Evaluate on the grid (per-axis gathers stay small) unless few points survive,
+        # then on the survivors as flat arrays; either way keep the survivors only.
+        mask = np.broadcast_to(mask, gshape)
+        where = np.nonzero(mask)
+        sparse = len(where[0]) * 4 < mask.size
+        pick = (lambda a: np.broadcast_to(a, gshape)[where])
+        src = {d: (pick(tiles[d]) if sparse else tiles[d]) for d in order if d != e_dim}
+        got = (lambda a: a) if sparse else pick
+        flat = {d: pick(tiles[d]) for d in order if d != e_dim}
+        shp = where[0].shape if sparse else gshape
+        if e_dim is None:
+            v = evaluate_many(layer, order, levels, src, arch)
+            obj = got(np.broadcast_to(_objective(v, arch, objective), shp))
+            buf_f = pick(buf)
+            chosen_tiles = flat
+        else:
+            t_hi_src = e_cands[hi_idx[where]] if sparse else e_cands[hi_idx]
+            v_hi = evaluate_many(layer, order, levels, {**src, e_dim: t_hi_src}, arch)
+            v_lo = evaluate_many(layer, order, levels, {**src, e_dim: e_cands[0]}, arch)
+            o_hi = got(np.broadcast_to(_objective(v_hi, arch, objective), shp))
+            o_lo = got(np.broadcast_to(_objective(v_lo, arch, objective), shp))
+            t_hi = e_cands[hi_idx[where]]
+            bl, bh = pick(b_lo), pick(b_hi)
             # same traffic at both ends: e does not matter -> the smaller buffer (ties: fewer tiles)
-            use_lo = (o_lo == o_hi) & (b_lo < b_hi)
+            use_lo = (o_lo == o_hi) & (bl < bh)
             obj = np.where(use_lo, o_lo, o_hi)
-            buf = np.where(use_lo, b_lo, b_hi)
-            chosen_tiles = {d: np.broadcast_to(tiles[d], gshape) for d in order if d != e_dim}
+            buf_f = np.where(use_lo, bl, bh)
+            chosen_tiles = dict(flat)
             chosen_tiles[e_dim] = np.where(use_lo, e_cands[0], t_hi)
-            v = None
-        o = np.where(mask, obj, big)
-        omin = o.min()
-        evaluated += int(mask.sum())
+        omin = obj.min()
+        evaluated += len(obj)
         if best.key is not None and omin > best.key[0]:
             continue
-        sel = o == omin
-        bsel = np.where(sel, buf if e_dim is not None else np.broadcast_to(v.buffer_bytes, gshape), big)
+        sel = obj == omin
+        bsel = np.where(sel, buf_f, big)
         bmin = bsel.min()
         sel &= bsel == bmin
-        ntiles = np.ones(gshape, dtype=np.int64)
+        ntiles = np.ones(len(obj), dtype=np.int64)
         for d in order:
             ntiles = ntiles * (-(-layer.dim_size(d) // chosen_tiles[d]))
-        flat_k = int(np.argmin(np.where(sel, ntiles, big)))
-        k = np.unravel_index(flat_k, gshape) if gshape else ()
+        k = int(np.argmin(np.where(sel, ntiles, big)))
         chosen = {d: int(chosen_tiles[d][k]) for d in order}
         best.offer((int(omin), int(bmin), int(ntiles[k])), order, levels, chosen)
     return evaluated
+
+
+def _point_bound(layer, arch, objective, order, levels, trips):
+    """Per grid point: exact weight and output bytes from the trip counts (F1) plus the input bound."""
+    x_bound = _bytes(input_reads_bound(layer, arch, order, levels, trips.get("K", 1)), arch.input_bits)
+    r = {}
+    for op in ("weight", "output"):
+        r[op] = 1
+        for d in reload_loops(order, levels[op], op):
+            r[op] = r[op] * trips[d]
+    w = _bytes(layer.weight_words * r["weight"], arch.weight_bits)
+    if objective == "reads":
+        return w + x_bound
+    O = layer.output_words
+    return w + x_bound + 2 * _bytes(O * r["output"] - O, arch.psum_bits) + _bytes(O, arch.output_bits)
+
+
+def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, limit_bytes):
+    """For every grid point, the largest candidate of the solved dim `e` that fits, in O(grid).
+
+    Each buffer holds either e's tile (e is above it and indexes it), e's
+    whole extent, or nothing of e: its words are `P * t_e` or a constant. With
+    whole-byte word sizes the total bytes are therefore `A + B * t_e`, and the
+    largest fitting tile is `(cap - A) // B`. Returns (fits at all, index of
+    the largest fitting candidate, buffer bytes at the smallest candidate,
+    at the largest fitting one), or None when a word size is not a whole
+    number of bytes (the caller then checks every candidate).
+    """
+    from .vmodel import _axis_keys, buffer_words_many
+    tiled = [op for op in OPERANDS if e_dim in order[:levels[op]] and e_dim in _axis_keys(op)]
+    if any(arch.buffer_bits(op) % 8 for op in OPERANDS):
+        return None
+    w1 = buffer_words_many(layer, order, levels, {**tiles, e_dim: np.int64(1)})
+    per = {op: np.broadcast_to(w1[op] * (arch.buffer_bits(op) // 8 * arch.buffer_factor), gshape)
+           for op in OPERANDS}
+    A = sum((per[op] for op in OPERANDS if op not in tiled), np.zeros(gshape, dtype=np.int64))
+    B = sum((per[op] for op in tiled), np.zeros(gshape, dtype=np.int64))
+    big = np.int64(1) << 62
+    t_max = np.full(gshape, big, dtype=np.int64)
+    ok = np.ones(gshape, dtype=bool)
+
+    def cap_total(cap):
+        nonlocal t_max, ok
+        ok = ok & (A <= cap)
+        with np.errstate(divide="ignore"):
+            t_max = np.minimum(t_max, np.where(B > 0, (cap - A) // np.maximum(B, 1), big))
+
+    if arch.capacity is not None:
+        cap_total(arch.capacity)
+    elif arch.capacity_per_operand is not None:
+        for op, cap in zip(OPERANDS, arch.capacity_per_operand):
+            if op in tiled:
+                t_max = np.minimum(t_max, cap // np.maximum(per[op], 1))
+            else:
+                ok = ok & (per[op] <= cap)
+    if limit_bytes is not None:
+        cap_total(limit_bytes)
+    hi_idx = np.searchsorted(e_cands, t_max, side="right") - 1
+    mask = ok & (hi_idx >= 0)
+    hi_idx = np.maximum(hi_idx, 0)
+    return mask, hi_idx, A + B * e_cands[0], A + B * e_cands[hi_idx]
+
+
+_MIRROR = {"OY": "OX", "OX": "OY", "FY": "FX", "FX": "FY"}
+
+
+def _is_square(layer: Layer, cons: Constraints) -> bool:
+    """True when swapping rows and columns maps the layer and the constraints onto themselves."""
+    if any(getattr(layer, a + "Y") != getattr(layer, a + "X") for a in ("O", "F", "S", "D", "P", "I")):
+        return False
+    if cons.orders is not None or cons.buffers is not None:
+        return False
+    swap = lambda d: _MIRROR.get(d, d)
+    return ({swap(d) for d in cons.untiled} == set(cons.untiled)
+            and all(cons.tile_min.get(swap(d)) == v for d, v in cons.tile_min.items())
+            and all(cons.tile_max.get(swap(d)) == v for d, v in cons.tile_max.items()))
+
+
+def _mirror_twins(layer: Layer, cons: Constraints, structs) -> set[int]:
+    """Indices of structures whose row/column mirror image is also enumerated and comes first.
+
+    On a square layer (same size, filter, stride, dilation, padding along
+    rows and columns) the model is symmetric: a structure and its mirror (OY
+    and OX, FY and FX swapped, tiles swapped with them) move the same traffic
+    with the same buffers and tiles, so only one of each pair is searched.
+    """
+    if not _is_square(layer, cons):
+        return set()
+    index = {(o, tuple(sorted(lv.items()))): i for i, (o, lv) in enumerate(structs)}
+    drop = set()
+    for (o, lvk), i in index.items():
+        j = index.get((tuple(_MIRROR.get(d, d) for d in o), lvk))
+        if j is not None and j < i:
+            drop.add(i)
+    return drop
+
+
+class _MinBuffers:
+    """Buffers of a structure with every tile at its smallest candidate, cached per operand.
+
+    An operand's block depends only on which dimensions lie above its buffer
+    (and, for the input, which of each row/column loop pair is outer), so many
+    structures share it.
+    """
+
+    def __init__(self, layer: Layer, cands: Mapping[str, np.ndarray]) -> None:
+        self.layer = layer
+        self.tiles = {d: int(cands[d].min()) for d in DIMS if len(cands[d])}
+        self.cache: dict[tuple, int] = {}
+
+    def __call__(self, order: Sequence[str], levels: Mapping[str, int]) -> dict[str, int]:
+        from .vmodel import buffer_words_many
+        out = {}
+        for op in OPERANDS:
+            above = order[:levels[op]]
+            key = (op, frozenset(above), tuple(d for d in above if d in _MIRROR))
+            w = self.cache.get(key)
+            if w is None:
+                sub_levels = {o: (levels[op] if o == op else 0) for o in OPERANDS}
+                w = int(buffer_words_many(self.layer, above, sub_levels,
+                                          {d: self.tiles[d] for d in above})[op])
+                self.cache[key] = w
+            out[op] = w
+        return out
 
 
 def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, int],
@@ -531,6 +736,19 @@ def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, i
     from .vmodel import buffer_words_many
     tiles = {d: int(cands[d].min()) for d in order}
     return {op: int(w) for op, w in buffer_words_many(layer, order, levels, tiles).items()}
+
+
+def reload_loops(order: Sequence[str], level: int, op: str) -> list[str]:
+    """The loops whose trips multiply a weight or output buffer's traffic (F1).
+
+    Those above the buffer that the operand does not depend on and that lie
+    outside its innermost loop it does depend on: a loop inside that one
+    only repeats the resident block (rule 3 moves buffers past such loops,
+    but fixed buffer levels need not be canonical).
+    """
+    above = order[:level]
+    inner = max((j for j, d in enumerate(above) if d in RELEVANT[op]), default=0)
+    return [d for d in above[:inner] if d not in RELEVANT[op]]
 
 
 def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
@@ -543,14 +761,53 @@ def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
     (k such loops). The input moves at least every element it reads once.
     """
     from .vmodel import _bytes
-    k = {op: sum(1 for d in order[:levels[op]] if d not in RELEVANT[op]) for op in ("weight", "output")}
+    k = {op: len(reload_loops(order, levels[op], op)) for op in ("weight", "output")}
     w = _bytes(layer.weight_words << k["weight"], arch.weight_bits)
-    x = _bytes(compulsory_input_words(layer), arch.input_bits)
+    x = _bytes(input_reads_bound(layer, arch, order, levels, 2), arch.input_bits)
     if objective == "reads":
         return int(w + x)
     O = layer.output_words
     spills = (O << k["output"]) - O
     return int(w + x + 2 * _bytes(spills, arch.psum_bits) + _bytes(O, arch.output_bits))
+
+
+def input_reads_bound(layer: Layer, arch: Architecture, order: Sequence[str], levels: Mapping[str, int],
+                      n_k: int) -> int:
+    """Input words any tile choice of this structure reads, with at least `n_k` trips of K.
+
+    C is the compulsory input (every element some output needs, once).
+    * When an N, G or C loop runs inside K above the input buffer, at least
+      one element is read twice: at the start of K's second iteration the
+      resident block is from that loop's last tile, disjoint from its first
+      tile, whose needed elements are all read again. So at least C + 1.
+    * When K is the outermost loop and some input loop runs inside it above
+      the input buffer, each of K's iterations sweeps the whole input: every
+      needed element must be on chip during the sweep, and only the one block
+      left from the previous sweep (at most what the capacity holds) can
+      already be there. So at least `n_k * C - (n_k - 1) * Bmax`.
+    """
+    comp = compulsory_input_words(layer)
+    b = levels["input"]
+    above = tuple(order[:b])
+    if "K" not in above:
+        return comp
+    pk = above.index("K")
+    once = comp + 1 if comp and any(d in _NGC for d in above[pk + 1:]) else comp
+    bmax = input_capacity_words(arch)
+    if bmax is None or b < 2 or pk != 0:
+        return once
+    return np.maximum(once, n_k * comp - (n_k - 1) * bmax)   # n_k may be an array of trip counts
+
+
+def input_capacity_words(arch: Architecture) -> int | None:
+    """The most input words a block can have under the capacity (None: no capacity)."""
+    if arch.capacity is not None:
+        cap = arch.capacity
+    elif arch.capacity_per_operand is not None:
+        cap = arch.capacity_per_operand[0]
+    else:
+        return None
+    return (cap // arch.buffer_factor) * 8 // arch.input_bits
 
 
 def compulsory_input_words(layer: Layer) -> int:
@@ -576,18 +833,27 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     # bound exceeds the best schedule found, no later structure can win.
     # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped.
     ranked = []
-    for i, (o, lv) in enumerate(structures(layer, cons, cands)):
-        need = _min_buffer_words(layer, o, lv, cands)
+    all_structs = structures(layer, cons, cands)
+    mirrored = _mirror_twins(layer, cons, all_structs)
+    min_buffers = _MinBuffers(layer, cands)
+    for i, (o, lv) in enumerate(all_structs):
+        if i in mirrored:
+            continue
+        need = min_buffers(o, lv)
         if arch.fits(need):
             min_buf = sum(arch.buffer_bytes(need).values())
             ranked.append((structure_lower_bound(layer, arch, objective, o, lv), len(o), min_buf, i, o, lv))
     # fewer loops first within a bound: cheap to search, and often where a good incumbent is
     ranked.sort(key=lambda r: r[:4])
+    n_min, n_max = trip_range(layer, cands)
     for lb, _, min_buf, _, order, levels in ranked:
         if best.key is not None and lb > best.key[0]:
             break
         if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
             continue   # can at best tie the traffic, with a larger buffer
+        if best.key is not None and trips_lower_bound(layer, arch, objective, order, levels,
+                                                      n_min, n_max) > best.key[0]:
+            continue   # the capacity forces more trips than the best schedule can afford
         n_struct += 1
         n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb)
     if best.schedule is None:

@@ -126,7 +126,10 @@ class LayerTables:
 
     def __init__(self, layer: Layer) -> None:
         self.layer = layer
-        self.spatial = {a: SpatialTable(layer, a) for a in _SPATIAL}
+        self.spatial = {"Y": SpatialTable(layer, "Y")}
+        square = all(getattr(layer, a + "Y") == getattr(layer, a + "X") for a in ("O", "F", "S", "D", "P", "I"))
+        # a square layer's column axis has the same tables as its row axis: build them once
+        self.spatial["X"] = self.spatial["Y"] if square else SpatialTable(layer, "X")
 
 
 @lru_cache(maxsize=256)
