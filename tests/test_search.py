@@ -1,6 +1,7 @@
 """The optimizer against brute force: every schedule of the space, checked by the simulator."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -160,7 +161,13 @@ def test_pruning_bounds_never_exceed_a_fitting_schedule(case):
     # trips actually taken lie in the range the bound is given
     assert S.input_reads_bound(layer, arch, order, levels, trips.get("K", 1)) <= t.input.read
     assert S.trips_lower_bound(layer, arch, "bytes", order, levels, trips, trips) <= t.total_bytes
-    point = S._point_bound(layer, arch, "bytes", order, levels, {d: np.int64(n) for d, n in trips.items()})
+    np_trips = {d: np.int64(n) for d, n in trips.items()}
+    assert int(S._point_bound(layer, arch, "bytes", order, levels, np_trips)) <= t.total_bytes
+    # with the point's own input block and outer trips
+    point = S._point_bound(layer, arch, "bytes", order, levels, np_trips, np.int64(t.buffer_words["input"]))
     assert int(point) <= t.total_bytes
+    assert S.input_reads_bound(layer, arch, order, levels, trips.get("K", 1), t.buffer_words["input"],
+                               math.prod(trips[d] for d in order[:order.index("K")]) if "K" in order else 1
+                               ) <= t.input.read
     if all(n >= 2 for n in trips.values()):
         assert S.structure_lower_bound(layer, arch, "bytes", order, levels) <= t.total_bytes

@@ -272,7 +272,7 @@ def _objective(v, arch: Architecture, objective: str):
     return _bytes(v.input_read, arch.input_bits) + _bytes(v.weight_read, arch.weight_bits)
 
 
-MAX_GRID = 1 << 23
+MAX_GRID = 1 << 21     # grid points per vectorised step (memory: a few arrays of this many int64)
 _PAIRS = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
 
 
@@ -394,7 +394,7 @@ def trip_range(layer: Layer, cands: Mapping[str, np.ndarray]) -> tuple[dict[str,
     return n_min, n_max
 
 
-def _refined_lower_bound(layer, arch, objective, order, levels, groups) -> int:
+def _refined_lower_bound(layer, arch, objective, order, levels, groups, smallest=None) -> int:
     """The structure's traffic bound with the fewest trips the capacity allows.
 
     After the prefilter every remaining candidate of an axis fits with the
@@ -414,13 +414,13 @@ def _refined_lower_bound(layer, arch, objective, order, levels, groups) -> int:
         for k, d in enumerate(dims):
             n_min[d] = int(-(-layer.dim_size(d) // int(arr[:, k].max())))
             n_max[d] = int(-(-layer.dim_size(d) // int(arr[:, k].min())))
-    return trips_lower_bound(layer, arch, objective, order, levels, n_min, n_max)
+    return trips_lower_bound(layer, arch, objective, order, levels, n_min, n_max, smallest)
 
 
 def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str, int],
-                      n_max: Mapping[str, int]) -> int:
+                      n_max: Mapping[str, int], smallest: Mapping[str, int] | None = None) -> int:
     """The structure's traffic bound when each loop's trips lie in [n_min, n_max] (see above)."""
-    need = _trip_products_needed(layer, arch, order, levels, n_min)
+    need = _trip_products_needed(layer, arch, order, levels, smallest)
     r = {}
     for op in ("weight", "output"):
         A = reload_loops(order, levels[op], op)
@@ -441,16 +441,18 @@ def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str,
     return int(w + x + 2 * _bytes(O * r["output"] - O, arch.psum_bits) + _bytes(O, arch.output_bits))
 
 
-def _trip_products_needed(layer, arch, order, levels, n_min) -> dict[str, tuple[list[str], int]]:
+def _trip_products_needed(layer, arch, order, levels, smallest=None) -> dict[str, tuple[list[str], int]]:
     """For weight and output: (B, c) with prod of B's trips >= c in every fitting schedule.
 
     B are the loops above the buffer that index the operand; c is the
     operand's full size over the most words its buffer can hold (the shared
-    capacity less the other buffers at their smallest).
+    capacity less the other buffers at their smallest: `smallest`, words of
+    every buffer with the smallest tiles; all tiles 1 when not given).
     """
-    from .vmodel import buffer_words_many
-    full = buffer_words_many(layer, (), {op: 0 for op in OPERANDS}, {})
-    smallest = {op: int(w) for op, w in _smallest_buffer_words(layer, order, levels).items()}
+    full = _full_buffer_words(layer)
+    if smallest is None:
+        from .vmodel import buffer_words_many
+        smallest = {op: int(w) for op, w in buffer_words_many(layer, order, levels, {d: 1 for d in order}).items()}
     small_bytes = arch.buffer_bytes(smallest)
     out = {}
     for op in ("weight", "output"):
@@ -464,17 +466,19 @@ def _trip_products_needed(layer, arch, order, levels, n_min) -> dict[str, tuple[
         if room < 1:
             continue
         B = [d for d in order[:levels[op]] if d in RELEVANT[op]]
-        out[op] = (B, -(-int(full[op]) // room))
+        out[op] = (B, -(-full[op] // room))
     return out
 
 
-def _smallest_buffer_words(layer, order, levels) -> dict[str, int]:
-    """Each buffer's words with every tile 1: no schedule of the structure has smaller ones (F3)."""
+@functools.lru_cache(maxsize=256)
+def _full_buffer_words(layer: Layer) -> dict[str, int]:
+    """Each operand's words with no loop above its buffer (its whole tensor as the model sizes it)."""
     from .vmodel import buffer_words_many
-    return buffer_words_many(layer, order, levels, {d: 1 for d in order})
+    return {op: int(w) for op, w in buffer_words_many(layer, (), {op: 0 for op in OPERANDS}, {}).items()}
 
 
-def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int) -> int:
+def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int,
+                      smallest: Mapping[str, int] | None = None) -> int:
     """Find the best feasible tiles of one structure and offer them to `best`.
 
     Grid axes are the non-spatial dims and the input axes' (output, filter)
@@ -492,7 +496,8 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     groups = _prefilter_groups(layer, arch, order, levels, groups, limit_bytes)
     if any(len(arr) == 0 for _, arr in groups):
         return 0
-    if best.key is not None and _refined_lower_bound(layer, arch, objective, order, levels, groups) > best.key[0]:
+    if best.key is not None and _refined_lower_bound(layer, arch, objective, order, levels, groups,
+                                                     smallest) > best.key[0]:
         return 0
     above_input = set(order[:levels["input"]])
     solvable = [gi for gi, (dims, arr) in enumerate(groups) if len(dims) == 1
@@ -505,29 +510,35 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     total = math.prod(sizes) * (len(e_cands) if e_cands is not None else 1)
     if total == 0:
         return 0
+    # Grid axes before `lead` are walked, the rest materialised; the innermost
+    # walked axis goes in chunks so that each step holds about MAX_GRID points.
     lead = 0
     rest = math.prod(sizes)
-    limit = MAX_GRID // (len(e_cands) if e_cands is not None else 1)
-    while rest > limit and lead < len(grid) - 1:
+    limit = max(1, MAX_GRID // (len(e_cands) if e_cands is not None else 1))
+    while rest > limit and lead < len(grid):
         rest //= sizes[lead]
         lead += 1
-    ndim = len(grid) - lead
+    chunk = max(1, limit // max(rest, 1)) if lead else 0
+    steps = ([range(s) for s in sizes[:lead - 1]] + [range(0, sizes[lead - 1], chunk)]) if lead else []
+    live = ([lead - 1] if lead else []) + list(range(lead, len(grid)))   # grid axes held as array axes
     evaluated = 0
     big = np.iinfo(np.int64).max
     tie = best.key is not None and lower_bound == best.key[0]
-    for prefix in itertools.product(*(range(s) for s in sizes[:lead])):
+    for prefix in itertools.product(*steps):
         tiles: dict[str, np.ndarray] = {}
         for gi, (dims, arr) in enumerate(grid):
             for k, d in enumerate(dims):
-                if gi < lead:
+                if gi < lead - 1:
                     tiles[d] = np.int64(arr[prefix[gi], k])
                 else:
-                    shape = [1] * ndim
-                    shape[gi - lead] = len(arr)
-                    tiles[d] = arr[:, k].reshape(shape)
+                    part = arr[prefix[gi]:prefix[gi] + chunk, k] if gi == lead - 1 else arr[:, k]
+                    shape = [1] * len(live)
+                    shape[live.index(gi)] = len(part)
+                    tiles[d] = part.reshape(shape)
         gshape = np.broadcast_shapes((1,), *(np.shape(tiles[d]) for d in order if d != e_dim))
         if e_dim is None:
-            per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
+            words = buffer_words_many(layer, order, levels, tiles)
+            per_op = buffer_bytes_many(words, arch)
             buf = np.broadcast_to(sum(per_op.values()), gshape)
             mask = np.broadcast_to(_capacity_mask(arch, per_op), gshape)
             if tie:
@@ -538,7 +549,7 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
             if solved is None:
                 # feasibility over the grid x all of e's candidates (buffers only)
                 ext = {d: (np.expand_dims(t, -1) if np.ndim(t) else t) for d, t in tiles.items()}
-                ext[e_dim] = e_cands.reshape((1,) * ndim + (-1,))
+                ext[e_dim] = e_cands.reshape((1,) * len(gshape) + (-1,))
                 per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
                 xshape = gshape + (len(e_cands),)
                 bufx = np.broadcast_to(sum(per_op.values()), xshape)
@@ -554,10 +565,20 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
         if best.key is not None:
             # A cheap bound per point: weight and output traffic are exact from the trip
             # counts alone (F1); the input moves at least the structure's input bound.
-            trips = {d: -(-layer.dim_size(d) // np.broadcast_to(tiles[d], gshape)) for d in order if d != e_dim}
-            if e_dim is not None:
-                trips[e_dim] = -(-layer.dim_size(e_dim) // e_cands[hi_idx])   # fewest trips that fit
-            mask = mask & (_point_bound(layer, arch, objective, order, levels, trips) <= best.key[0])
+            trips = {d: -(-layer.dim_size(d) // tiles[d]) for d in order if d != e_dim}
+            ctx_trips = trips
+            in_words = None
+            if e_dim is None:
+                in_words = words["input"]
+            else:
+                # e ends at its largest fitting tile or at its smallest: bound both (fewest
+                # trips and largest block at the top, most trips of e at the bottom)
+                trips[e_dim] = -(-layer.dim_size(e_dim) // e_cands[hi_idx])
+                ctx_trips = {**trips, e_dim: -(-layer.dim_size(e_dim) // e_cands[0])}
+                if "K" in order[:levels["input"]]:
+                    in_words = buffer_words_many(layer, order, levels, {**tiles, e_dim: e_cands[hi_idx]})["input"]
+            bound = _point_bound(layer, arch, objective, order, levels, trips, in_words, ctx_trips)
+            mask = mask & np.broadcast_to(bound <= best.key[0], gshape)
         if not np.any(mask):
             continue
         # Evaluate on the grid (per-axis gathers stay small) unless few points survive,
@@ -606,9 +627,21 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     return evaluated
 
 
-def _point_bound(layer, arch, objective, order, levels, trips):
-    """Per grid point: exact weight and output bytes from the trip counts (F1) plus the input bound."""
-    x_bound = _bytes(input_reads_bound(layer, arch, order, levels, trips.get("K", 1)), arch.input_bits)
+def _point_bound(layer, arch, objective, order, levels, trips, input_words=None, ctx_trips=None):
+    """Per grid point: exact weight and output bytes from the trip counts (F1) plus the input bound.
+
+    `input_words` (the input buffer's words at each point, or more) lets the
+    input bound use the point's own block size and the trips of the loops
+    outside K (`ctx_trips`, default `trips`; the bound falls as they grow,
+    so give the most trips a point may take).
+    """
+    n_ctx = None
+    if input_words is not None and "K" in order[:levels["input"]]:
+        n_ctx = math.prod((ctx_trips or trips)[d] for d in order[:order.index("K")])
+    else:
+        input_words = None
+    x_bound = _bytes(input_reads_bound(layer, arch, order, levels, trips.get("K", 1), input_words, n_ctx),
+                     arch.input_bits)
     r = {}
     for op in ("weight", "output"):
         r[op] = 1
@@ -772,7 +805,7 @@ def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
 
 
 def input_reads_bound(layer: Layer, arch: Architecture, order: Sequence[str], levels: Mapping[str, int],
-                      n_k: int) -> int:
+                      n_k, bmax=None, n_ctx=None):
     """Input words any tile choice of this structure reads, with at least `n_k` trips of K.
 
     C is the compulsory input (every element some output needs, once).
@@ -780,11 +813,17 @@ def input_reads_bound(layer: Layer, arch: Architecture, order: Sequence[str], le
       one element is read twice: at the start of K's second iteration the
       resident block is from that loop's last tile, disjoint from its first
       tile, whose needed elements are all read again. So at least C + 1.
-    * When K is the outermost loop and some input loop runs inside it above
-      the input buffer, each of K's iterations sweeps the whole input: every
-      needed element must be on chip during the sweep, and only the one block
-      left from the previous sweep (at most what the capacity holds) can
-      already be there. So at least `n_k * C - (n_k - 1) * Bmax`.
+    * When some input loop runs inside K above the input buffer, split the
+      iterations into runs: one per value of K and of the loops outside K
+      (`n_ctx` combinations of those). Each run sweeps the input of its
+      outer-loop context, and over the contexts these cover every needed
+      element, so the runs' needs add up to `n_k * C`. A run must load all it
+      needs except what the one resident block (at most `bmax` words) already
+      holds, and the first run starts empty: at least
+      `n_k * C - (n_k * n_ctx - 1) * bmax`.
+    Without a given block size (`bmax`) the last bound is used only when K is
+    the outermost loop (`n_ctx` = 1) with the capacity as `bmax`. Arguments
+    may be arrays over grid points.
     """
     comp = compulsory_input_words(layer)
     b = levels["input"]
@@ -793,10 +832,14 @@ def input_reads_bound(layer: Layer, arch: Architecture, order: Sequence[str], le
         return comp
     pk = above.index("K")
     once = comp + 1 if comp and any(d in _NGC for d in above[pk + 1:]) else comp
-    bmax = input_capacity_words(arch)
-    if bmax is None or b < 2 or pk != 0:
-        return once
-    return np.maximum(once, n_k * comp - (n_k - 1) * bmax)   # n_k may be an array of trip counts
+    if pk == b - 1:
+        return once                    # K right above the buffer: no input loop inside it
+    if bmax is None:
+        bmax = input_capacity_words(arch)
+        if bmax is None or pk != 0:
+            return once
+        n_ctx = 1
+    return np.maximum(once, n_k * comp - (n_k * n_ctx - 1) * bmax)
 
 
 def input_capacity_words(arch: Architecture) -> int | None:
@@ -842,20 +885,20 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
         need = min_buffers(o, lv)
         if arch.fits(need):
             min_buf = sum(arch.buffer_bytes(need).values())
-            ranked.append((structure_lower_bound(layer, arch, objective, o, lv), len(o), min_buf, i, o, lv))
+            ranked.append((structure_lower_bound(layer, arch, objective, o, lv), len(o), min_buf, i, o, lv, need))
     # fewer loops first within a bound: cheap to search, and often where a good incumbent is
     ranked.sort(key=lambda r: r[:4])
     n_min, n_max = trip_range(layer, cands)
-    for lb, _, min_buf, _, order, levels in ranked:
+    for lb, _, min_buf, _, order, levels, need in ranked:
         if best.key is not None and lb > best.key[0]:
             break
         if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
             continue   # can at best tie the traffic, with a larger buffer
         if best.key is not None and trips_lower_bound(layer, arch, objective, order, levels,
-                                                      n_min, n_max) > best.key[0]:
+                                                      n_min, n_max, need) > best.key[0]:
             continue   # the capacity forces more trips than the best schedule can afford
         n_struct += 1
-        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb)
+        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb, need)
     if best.schedule is None:
         need = smallest_capacity(layer, arch, cons, cands)
         raise ConvschedError(
