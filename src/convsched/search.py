@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .arch import OPERANDS, Architecture
+from .arch import OPERANDS, Architecture, bits_to_bytes
 from .errors import ConvschedError
 from .layer import DIMS, Layer
 from .model import RELEVANT, Traffic, evaluate
@@ -725,13 +725,20 @@ def _mirror_twins(layer: Layer, cons: Constraints, structs) -> set[int]:
     """
     if not _is_square(layer, cons):
         return set()
+    hit = _TWINS.get(id(structs))
+    if hit is not None and hit[0] is structs:     # the structure lists are shared (lru_cache)
+        return hit[1]
     index = {(o, tuple(sorted(lv.items()))): i for i, (o, lv) in enumerate(structs)}
     drop = set()
     for (o, lvk), i in index.items():
         j = index.get((tuple(_MIRROR.get(d, d) for d in o), lvk))
         if j is not None and j < i:
             drop.add(i)
+    _TWINS[id(structs)] = (structs, drop)
     return drop
+
+
+_TWINS: dict[int, tuple[list, set[int]]] = {}
 
 
 class _MinBuffers:
@@ -742,25 +749,41 @@ class _MinBuffers:
     structures share it.
     """
 
-    def __init__(self, layer: Layer, cands: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, layer: Layer, arch: Architecture, cands: Mapping[str, np.ndarray]) -> None:
         self.layer = layer
+        self.arch = arch
         self.tiles = {d: int(cands[d].min()) for d in DIMS if len(cands[d])}
-        self.cache: dict[tuple, int] = {}
+        self.cache: dict[tuple, tuple[int, int]] = {}
+        self.by_prefix: dict[tuple, tuple[int, int]] = {}   # the same, keyed by the exact loops above
 
-    def __call__(self, order: Sequence[str], levels: Mapping[str, int]) -> dict[str, int]:
-        from .vmodel import buffer_words_many
-        out = {}
+    def __call__(self, order: Sequence[str], levels: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+        """(words, on-chip bytes) of each operand's buffer."""
+        words, nbytes = {}, {}
         for op in OPERANDS:
-            above = order[:levels[op]]
-            key = (op, frozenset(above), tuple(d for d in above if d in _MIRROR))
-            w = self.cache.get(key)
-            if w is None:
-                sub_levels = {o: (levels[op] if o == op else 0) for o in OPERANDS}
-                w = int(buffer_words_many(self.layer, above, sub_levels,
-                                          {d: self.tiles[d] for d in above})[op])
-                self.cache[key] = w
-            out[op] = w
-        return out
+            above = tuple(order[:levels[op]])
+            hit = self.by_prefix.get((op, above))
+            if hit is None:
+                key = (op, frozenset(above), tuple(d for d in above if d in _MIRROR))
+                hit = self.cache.get(key)
+                if hit is None:
+                    from .vmodel import buffer_words_many
+                    sub_levels = {o: (levels[op] if o == op else 0) for o in OPERANDS}
+                    w = int(buffer_words_many(self.layer, above, sub_levels,
+                                              {d: self.tiles[d] for d in above})[op])
+                    hit = (w, bits_to_bytes(w * self.arch.buffer_bits(op)) * self.arch.buffer_factor)
+                    self.cache[key] = hit
+                self.by_prefix[(op, above)] = hit
+            words[op], nbytes[op] = hit
+        return words, nbytes
+
+
+def _fits_bytes(arch: Architecture, nbytes: Mapping[str, int]) -> bool:
+    """`arch.fits` for buffers already in on-chip bytes."""
+    if arch.capacity is not None:
+        return sum(nbytes.values()) <= arch.capacity
+    if arch.capacity_per_operand is not None:
+        return all(nbytes[op] <= cap for op, cap in zip(OPERANDS, arch.capacity_per_operand))
+    return True
 
 
 def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, int],
@@ -793,14 +816,28 @@ def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
     every loop has >= 2 trips: weight reads >= 2^k |W|, output writes >= 2^k |O|
     (k such loops). The input moves at least every element it reads once.
     """
+    k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
+    return _structure_bound(layer, arch, objective, k, _input_bound_key(order, levels))
+
+
+def _input_bound_key(order: Sequence[str], levels: Mapping[str, int]) -> tuple:
+    """What `input_reads_bound` looks at in a structure, as a small hashable key."""
+    above = order[:levels["input"]]
+    if "K" not in above:
+        return ()
+    pk = above.index("K")
+    return (pk == 0, pk == len(above) - 1, any(d in _NGC for d in above[pk + 1:]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _structure_bound(layer: Layer, arch: Architecture, objective: str, k: tuple[int, int], ikey: tuple) -> int:
     from .vmodel import _bytes
-    k = {op: len(reload_loops(order, levels[op], op)) for op in ("weight", "output")}
-    w = _bytes(layer.weight_words << k["weight"], arch.weight_bits)
-    x = _bytes(input_reads_bound(layer, arch, order, levels, 2), arch.input_bits)
+    w = _bytes(layer.weight_words << k[0], arch.weight_bits)
+    x = _bytes(_input_bound(layer, arch, ikey, 2), arch.input_bits)
     if objective == "reads":
         return int(w + x)
     O = layer.output_words
-    spills = (O << k["output"]) - O
+    spills = (O << k[1]) - O
     return int(w + x + 2 * _bytes(spills, arch.psum_bits) + _bytes(O, arch.output_bits))
 
 
@@ -825,18 +862,21 @@ def input_reads_bound(layer: Layer, arch: Architecture, order: Sequence[str], le
     the outermost loop (`n_ctx` = 1) with the capacity as `bmax`. Arguments
     may be arrays over grid points.
     """
+    return _input_bound(layer, arch, _input_bound_key(order, levels), n_k, bmax, n_ctx)
+
+
+def _input_bound(layer: Layer, arch: Architecture, ikey: tuple, n_k, bmax=None, n_ctx=None):
+    """`input_reads_bound` from the structure's key (see `_input_bound_key`)."""
     comp = compulsory_input_words(layer)
-    b = levels["input"]
-    above = tuple(order[:b])
-    if "K" not in above:
-        return comp
-    pk = above.index("K")
-    once = comp + 1 if comp and any(d in _NGC for d in above[pk + 1:]) else comp
-    if pk == b - 1:
+    if not ikey:
+        return comp                    # K not above the input buffer
+    k_first, k_last, ngc_inside = ikey
+    once = comp + 1 if comp and ngc_inside else comp
+    if k_last:
         return once                    # K right above the buffer: no input loop inside it
     if bmax is None:
         bmax = input_capacity_words(arch)
-        if bmax is None or pk != 0:
+        if bmax is None or not k_first:
             return once
         n_ctx = 1
     return np.maximum(once, n_k * comp - (n_k * n_ctx - 1) * bmax)
@@ -853,6 +893,7 @@ def input_capacity_words(arch: Architecture) -> int | None:
     return (cap // arch.buffer_factor) * 8 // arch.input_bits
 
 
+@functools.lru_cache(maxsize=1024)
 def compulsory_input_words(layer: Layer) -> int:
     """Input elements some output reads (padding excluded, stride/dilation gaps excluded)."""
     from .model import _read_rows
@@ -878,13 +919,13 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     ranked = []
     all_structs = structures(layer, cons, cands)
     mirrored = _mirror_twins(layer, cons, all_structs)
-    min_buffers = _MinBuffers(layer, cands)
+    min_buffers = _MinBuffers(layer, arch, cands)
     for i, (o, lv) in enumerate(all_structs):
         if i in mirrored:
             continue
-        need = min_buffers(o, lv)
-        if arch.fits(need):
-            min_buf = sum(arch.buffer_bytes(need).values())
+        need, need_bytes = min_buffers(o, lv)
+        if _fits_bytes(arch, need_bytes):
+            min_buf = sum(need_bytes.values())
             ranked.append((structure_lower_bound(layer, arch, objective, o, lv), len(o), min_buf, i, o, lv, need))
     # fewer loops first within a bound: cheap to search, and often where a good incumbent is
     ranked.sort(key=lambda r: r[:4])
