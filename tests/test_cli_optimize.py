@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,10 @@ def test_json_and_csv_files_from_layer_file(layer_file, tmp_path):
     for word in ("first", "second", "again", "total", "best textbook", "saving", "B/MAC"):
         assert word in r.stdout
     assert not list(tmp_path.glob(".*.tmp"))
+    # ordinary output files: the mode open() would give them, not the temporary file's 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_table_shows_schedule_and_saving():

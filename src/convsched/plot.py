@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .arch import OPERANDS
 from .errors import ConvschedError
+from .fileio import publish
 from .netsearch import SweepResult
 from .search import TEXTBOOK
 from .units import format_size
@@ -93,7 +94,7 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) 
     os.close(fd)
     try:
         fig.savefig(tmp, format=fmt)
-        os.replace(tmp, p)
+        publish(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

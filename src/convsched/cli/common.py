@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ..arch import Architecture
 from ..errors import ConvschedError
+from ..fileio import publish
 
 console = Console()
 err_console = Console(stderr=True)
@@ -46,7 +47,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.replace(tmp, p)
+        publish(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
