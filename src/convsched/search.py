@@ -207,7 +207,30 @@ def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray])
 def _structures(tileable: tuple[str, ...], must: frozenset[str], orders, buffers
                 ) -> list[tuple[tuple[str, ...], dict[str, int]]]:
     cons_buffers = dict(buffers) if buffers is not None else None
-    return list(_enumerate_structures(tileable, must, orders, cons_buffers))
+    def compute():
+        return list(_enumerate_structures(tileable, must, orders, cons_buffers))
+    if orders is not None or len(tileable) < 6:
+        return compute()          # fast enough to enumerate every time
+    # Six or more free loops take 0.2 s (seven: 3 s) per process: keep the list on disk,
+    # keyed by the enumeration's own source so a change of the rules never reads a stale list.
+    fingerprint = _enumeration_fingerprint()
+    if fingerprint is None:
+        return compute()
+    from .diskcache import cached
+    return cached("structures", (tileable, tuple(sorted(must)), buffers, fingerprint), compute)
+
+
+@functools.lru_cache(maxsize=1)
+def _enumeration_fingerprint() -> str | None:
+    """A hash of the code and tables the structure list follows from (None: source unavailable)."""
+    import hashlib
+    import inspect
+    try:
+        src = "".join(inspect.getsource(f) for f in (_enumerate_structures, _canonical_levels, is_canonical))
+    except (OSError, TypeError):
+        return None
+    src += repr((DIMS, sorted((k, sorted(v)) for k, v in RELEVANT.items()), sorted(SPATIAL_DIMS), sorted(_NGC)))
+    return hashlib.sha256(src.encode()).hexdigest()
 
 
 def _enumerate_structures(tileable, must, orders, fixed_buffers) -> Iterator[tuple[tuple[str, ...], dict[str, int]]]:
