@@ -933,6 +933,8 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     if arch.dma_granularity:
         raise ConvschedError("optimize does not search with a DMA granularity yet; drop dma_granularity "
                              "(evaluate and simulate support it)")
+    from .alloc import tune_allocator
+    tune_allocator()            # large grid steps: reuse heap memory instead of re-faulting it
     cands = {d: tile_candidates(layer, d, cons) for d in DIMS}
     best = _Best()
     n_struct = n_cand = 0
