@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Callable, TypeVar
+
+from .fileio import atomic_path
 
 T = TypeVar("T")
 
@@ -48,15 +49,8 @@ def cached(name: str, key: object, compute: Callable[[], T]) -> T:
     value = compute()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path, ordinary_mode=False) as tmp, open(tmp, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
     except OSError:            # read-only or full disk: the cache only saves time
         pass
     return value

@@ -7,13 +7,11 @@ textbook dataflow as a reference line.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from .arch import OPERANDS
 from .errors import ConvschedError
-from .fileio import publish
+from .fileio import atomic_path
 from .netsearch import SweepResult
 from .search import TEXTBOOK
 from .units import format_size
@@ -90,13 +88,6 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) 
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
 
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=f".tmp.{fmt}")
-    os.close(fd)
-    try:
+    with atomic_path(p, suffix=f".tmp.{fmt}") as tmp:
         fig.savefig(tmp, format=fmt)
-        publish(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return p

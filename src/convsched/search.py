@@ -417,7 +417,7 @@ def trip_range(layer: Layer, cands: Mapping[str, np.ndarray]) -> tuple[dict[str,
     return n_min, n_max
 
 
-def _refined_lower_bound(layer, arch, objective, order, levels, groups, smallest=None) -> int:
+def _refined_lower_bound(layer, arch, objective, order, levels, groups, smallest) -> int:
     """The structure's traffic bound with the fewest trips the capacity allows.
 
     After the prefilter every remaining candidate of an axis fits with the
@@ -501,7 +501,7 @@ def _full_buffer_words(layer: Layer) -> dict[str, int]:
 
 
 def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int,
-                      smallest: Mapping[str, int] | None = None) -> int:
+                      smallest: Mapping[str, int]) -> int:
     """Find the best feasible tiles of one structure and offer them to `best`.
 
     Grid axes are the non-spatial dims and the input axes' (output, filter)

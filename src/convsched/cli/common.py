@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,7 +12,7 @@ from rich.console import Console
 
 from ..arch import Architecture
 from ..errors import ConvschedError
-from ..fileio import publish
+from ..fileio import atomic_path
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,15 +41,8 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise ConvschedError(f"cannot write {path}: it is a folder; give a file name")
     if p.parent and not p.parent.exists():
         raise ConvschedError(f"cannot write {path}: folder {p.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=p.parent or ".", prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        publish(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(p) as tmp, open(tmp, "w") as f:
+        f.write(text)
 
 
 def emit_json(target: Optional[str], obj: Any) -> bool:
