@@ -80,6 +80,35 @@ def test_optimum_equals_brute_force(case):
     assert arch.fits(res.traffic.buffer_words)
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layer=st.builds(Layer, K=st.sampled_from([4, 8, 12]), C=st.sampled_from([3, 8, 16]),
+                       OY=st.integers(3, 12), OX=st.integers(3, 12), FY=st.sampled_from([1, 3]),
+                       FX=st.sampled_from([1, 3]), SY=st.sampled_from([1, 2]), PY=st.sampled_from([0, 1])),
+       cap=st.sampled_from([96, 256, 1024]), objective=st.sampled_from(["bytes", "reads"]))
+def test_an_incumbent_changes_nothing(layer, cap, objective):
+    """Seeding the search with a known schedule (the best textbook one) only prunes sooner."""
+    from convsched.search import best_textbook, schedule_key
+    arch = Architecture(capacity=cap)
+    try:
+        plain = optimize_layer(layer, arch, objective=objective)
+    except ConvschedError:
+        return
+    seed = best_textbook(layer, arch, objective)
+    for incumbent in ([seed[1].schedule] if seed else []) + [plain.schedule]:
+        seeded = optimize_layer(layer, arch, objective=objective, incumbent=incumbent)
+        assert seeded.schedule == plain.schedule
+        assert seeded.structures <= plain.structures
+    assert schedule_key(plain.traffic, plain.schedule, objective) <= (
+        schedule_key(seed[1].traffic, seed[1].schedule, objective) if seed else (math.inf,))
+
+
+def test_an_incumbent_that_does_not_fit_is_refused():
+    layer = Layer(K=8, C=8, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
+    big = optimize_layer(layer, Architecture(capacity=4096)).schedule
+    with pytest.raises(ConvschedError, match="does not fit"):
+        optimize_layer(layer, Architecture(capacity=64), incumbent=big)
+
+
 def test_reads_objective_equals_brute_force():
     layer = Layer(K=4, C=2, OY=4, OX=1, FY=3, PY=1)
     arch = Architecture(capacity=40)

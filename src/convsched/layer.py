@@ -7,6 +7,7 @@ is `G = C = K`). A fully connected layer is a 1x1 convolution on a 1x1 map.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
@@ -107,8 +108,13 @@ class Layer:
 
     def dim_size(self, dim: str) -> int:
         """Extent of a loop dimension as the schedule sees it (K, C per group)."""
+        return self._dim_sizes[dim]
+
+    @functools.cached_property
+    def _dim_sizes(self) -> dict[str, int]:
+        # the optimizer asks for these millions of times; computed once per layer object
         return {"N": self.N, "G": self.G, "K": self.Kg, "C": self.Cg, "OY": self.OY,
-                "OX": self.OX, "FY": self.FY, "FX": self.FX}[dim]
+                "OX": self.OX, "FY": self.FY, "FX": self.FX}
 
     @property
     def dims(self) -> dict[str, int]:

@@ -249,8 +249,14 @@ def solve_layer(layer: Layer, arch: Architecture, constraints: Constraints | Non
     """The optimal schedule of one layer and each textbook dataflow's best (runs in a worker)."""
     t0 = time.perf_counter()
     sobj = _SEARCH_OBJECTIVE[objective]
-    result = search.optimize_layer(layer, arch, constraints, sobj)
     flows = {name: search.textbook_dataflow(layer, arch, name, sobj) for name in TEXTBOOK}
+    # the best textbook schedule is in the unconstrained space: the search starts from its traffic
+    seed = None
+    if constraints is None or constraints == search.Constraints():
+        fitting = [r for r in flows.values() if r is not None]
+        if fitting:
+            seed = min(fitting, key=lambda r: search.schedule_key(r.traffic, r.schedule, sobj)).schedule
+    result = search.optimize_layer(layer, arch, constraints, sobj, incumbent=seed)
     return LayerSolution(result, flows, time.perf_counter() - t0)
 
 

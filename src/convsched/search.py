@@ -267,13 +267,28 @@ def _enumerate_structures(tileable, must, orders, fixed_buffers) -> Iterator[tup
 
 
 class _Best:
+    """The best (objective bytes, buffer bytes, tiles) key found so far and its schedule.
+
+    A seed (a known feasible schedule, e.g. a textbook dataflow's best) only
+    sets the bar: the first searched schedule with an equal key replaces it,
+    so the search returns exactly what it would without the seed, sooner.
+    """
+
     def __init__(self) -> None:
         self.key: tuple[int, int, int] | None = None
         self.schedule: tuple | None = None
+        self.rank: tuple[int, int] = (0, 0)
+        self.seeded = False
 
-    def offer(self, key: tuple[int, int, int], order, levels, tiles) -> None:
-        if self.key is None or key < self.key:
-            self.key, self.schedule = key, (order, dict(levels), dict(tiles))
+    def seed(self, key: tuple[int, int, int]) -> None:
+        self.key, self.schedule, self.seeded = key, None, True
+
+    def offer(self, key: tuple[int, int, int], order, levels, tiles, rank: tuple[int, int]) -> None:
+        """Keep the least key; among equal keys the least rank (structure, grid position) found."""
+        if (self.key is None or key < self.key or (self.seeded and key == self.key)
+                or (key == self.key and rank < self.rank)):
+            self.key, self.schedule, self.rank = key, (order, dict(levels), dict(tiles)), rank
+            self.seeded = False
 
 
 def _capacity_mask(arch: Architecture, per_op: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -501,7 +516,7 @@ def _full_buffer_words(layer: Layer) -> dict[str, int]:
 
 
 def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int,
-                      smallest: Mapping[str, int]) -> int:
+                      smallest: Mapping[str, int], seq: int = 0) -> int:
     """Find the best feasible tiles of one structure and offer them to `best`.
 
     Grid axes are the non-spatial dims and the input axes' (output, filter)
@@ -529,125 +544,239 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     grid = [g for gi, g in enumerate(groups) if gi != e_gi]
     e_dim = groups[e_gi][0][0] if e_gi is not None else None
     e_cands = groups[e_gi][1][:, 0] if e_gi is not None else None
-    sizes = [len(g[1]) for g in grid]
-    total = math.prod(sizes) * (len(e_cands) if e_cands is not None else 1)
-    if total == 0:
+    if any(len(g[1]) == 0 for g in grid) or (e_cands is not None and len(e_cands) == 0):
         return 0
-    # Grid axes before `lead` are walked, the rest materialised; the innermost
-    # walked axis goes in chunks so that each step holds about MAX_GRID points.
-    lead = 0
-    rest = math.prod(sizes)
-    limit = max(1, MAX_GRID // (len(e_cands) if e_cands is not None else 1))
-    while rest > limit and lead < len(grid):
-        rest //= sizes[lead]
-        lead += 1
-    chunk = max(1, limit // max(rest, 1)) if lead else 0
-    steps = ([range(s) for s in sizes[:lead - 1]] + [range(0, sizes[lead - 1], chunk)]) if lead else []
-    live = ([lead - 1] if lead else []) + list(range(lead, len(grid)))   # grid axes held as array axes
     evaluated = 0
     big = np.iinfo(np.int64).max
     tie = best.key is not None and lower_bound == best.key[0]
-    for prefix in itertools.product(*steps):
-        tiles: dict[str, np.ndarray] = {}
-        for gi, (dims, arr) in enumerate(grid):
-            for k, d in enumerate(dims):
-                if gi < lead - 1:
-                    tiles[d] = np.int64(arr[prefix[gi], k])
-                else:
-                    part = arr[prefix[gi]:prefix[gi] + chunk, k] if gi == lead - 1 else arr[:, k]
-                    shape = [1] * len(live)
-                    shape[live.index(gi)] = len(part)
-                    tiles[d] = part.reshape(shape)
-        gshape = np.broadcast_shapes((1,), *(np.shape(tiles[d]) for d in order if d != e_dim))
+    for idx, tiles, solved in _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands,
+                                             best, best.key[1] if tie else None):
+        gshape = idx[0].shape if idx else (1,)
         if e_dim is None:
-            words = buffer_words_many(layer, order, levels, tiles)
-            per_op = buffer_bytes_many(words, arch)
+            per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
             buf = np.broadcast_to(sum(per_op.values()), gshape)
-            mask = np.broadcast_to(_capacity_mask(arch, per_op), gshape)
+        elif solved is None:
+            # word sizes that are not whole bytes: feasibility over all of e's candidates
+            ext = {d: np.expand_dims(t, -1) for d, t in tiles.items()}
+            ext[e_dim] = e_cands.reshape(1, -1)
+            per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
+            xshape = gshape + (len(e_cands),)
+            bufx = np.broadcast_to(sum(per_op.values()), xshape)
+            fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape)
             if tie:
-                mask = mask & (buf <= best.key[1])
+                fit = fit & (bufx <= best.key[1])
+            hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
+            b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
+            b_lo = bufx[..., 0]
         else:
-            solved = _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape,
-                                      best.key[1] if tie else None)
-            if solved is None:
-                # feasibility over the grid x all of e's candidates (buffers only)
-                ext = {d: (np.expand_dims(t, -1) if np.ndim(t) else t) for d, t in tiles.items()}
-                ext[e_dim] = e_cands.reshape((1,) * len(gshape) + (-1,))
-                per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
-                xshape = gshape + (len(e_cands),)
-                bufx = np.broadcast_to(sum(per_op.values()), xshape)
-                fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape)
-                if tie:
-                    fit = fit & (bufx <= best.key[1])
-                mask = fit.any(axis=-1)
-                hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
-                b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
-                b_lo = bufx[..., 0]
-            else:
-                mask, hi_idx, b_lo, b_hi = solved
-        if best.key is not None:
-            # A cheap bound per point: weight and output traffic are exact from the trip
-            # counts alone (F1); the input moves at least the structure's input bound.
-            trips = {d: -(-layer.dim_size(d) // tiles[d]) for d in order if d != e_dim}
-            ctx_trips = trips
-            in_words = None
-            if e_dim is None:
-                in_words = words["input"]
-            else:
-                # e ends at its largest fitting tile or at its smallest: bound both (fewest
-                # trips and largest block at the top, most trips of e at the bottom)
-                trips[e_dim] = -(-layer.dim_size(e_dim) // e_cands[hi_idx])
-                ctx_trips = {**trips, e_dim: -(-layer.dim_size(e_dim) // e_cands[0])}
-                if "K" in order[:levels["input"]]:
-                    in_words = buffer_words_many(layer, order, levels, {**tiles, e_dim: e_cands[hi_idx]})["input"]
-            bound = _point_bound(layer, arch, objective, order, levels, trips, in_words, ctx_trips)
-            mask = mask & np.broadcast_to(bound <= best.key[0], gshape)
-        if not np.any(mask):
-            continue
-        # Evaluate on the grid (per-axis gathers stay small) unless few points survive,
-        # then on the survivors as flat arrays; either way keep the survivors only.
-        mask = np.broadcast_to(mask, gshape)
-        where = np.nonzero(mask)
-        sparse = len(where[0]) * 4 < mask.size
-        pick = (lambda a: np.broadcast_to(a, gshape)[where])
-        src = {d: (pick(tiles[d]) if sparse else tiles[d]) for d in order if d != e_dim}
-        got = (lambda a: a) if sparse else pick
-        flat = {d: pick(tiles[d]) for d in order if d != e_dim}
-        shp = where[0].shape if sparse else gshape
+            hi_idx, b_lo, b_hi = solved
+        lin = np.zeros(gshape, dtype=np.int64)       # row-major grid position: the last tie-break
+        for gi, (_, arr) in enumerate(grid):
+            lin = lin * len(arr) + idx[gi]
         if e_dim is None:
-            v = evaluate_many(layer, order, levels, src, arch)
-            obj = got(np.broadcast_to(_objective(v, arch, objective), shp))
-            buf_f = pick(buf)
-            chosen_tiles = flat
+            v = evaluate_many(layer, order, levels, tiles, arch)
+            obj = np.broadcast_to(_objective(v, arch, objective), gshape)
+            chosen_tiles = tiles
         else:
-            t_hi_src = e_cands[hi_idx[where]] if sparse else e_cands[hi_idx]
-            v_hi = evaluate_many(layer, order, levels, {**src, e_dim: t_hi_src}, arch)
-            v_lo = evaluate_many(layer, order, levels, {**src, e_dim: e_cands[0]}, arch)
-            o_hi = got(np.broadcast_to(_objective(v_hi, arch, objective), shp))
-            o_lo = got(np.broadcast_to(_objective(v_lo, arch, objective), shp))
-            t_hi = e_cands[hi_idx[where]]
-            bl, bh = pick(b_lo), pick(b_hi)
+            t_hi = e_cands[hi_idx]
+            v_hi = evaluate_many(layer, order, levels, {**tiles, e_dim: t_hi}, arch)
+            v_lo = evaluate_many(layer, order, levels, {**tiles, e_dim: e_cands[0]}, arch)
+            o_hi = np.broadcast_to(_objective(v_hi, arch, objective), gshape)
+            o_lo = np.broadcast_to(_objective(v_lo, arch, objective), gshape)
             # same traffic at both ends: e does not matter -> the smaller buffer (ties: fewer tiles)
-            use_lo = (o_lo == o_hi) & (bl < bh)
+            use_lo = (o_lo == o_hi) & (b_lo < b_hi)
             obj = np.where(use_lo, o_lo, o_hi)
-            buf_f = np.where(use_lo, bl, bh)
-            chosen_tiles = dict(flat)
+            buf = np.where(use_lo, b_lo, b_hi)
+            chosen_tiles = dict(tiles)
             chosen_tiles[e_dim] = np.where(use_lo, e_cands[0], t_hi)
         omin = obj.min()
         evaluated += len(obj)
         if best.key is not None and omin > best.key[0]:
             continue
+        # least traffic, then least buffer, then fewest tiles, then first in the grid
         sel = obj == omin
-        bsel = np.where(sel, buf_f, big)
-        bmin = bsel.min()
-        sel &= bsel == bmin
-        ntiles = np.ones(len(obj), dtype=np.int64)
+        bsel = np.where(sel, buf, big)
+        sel &= bsel == bsel.min()
+        ntiles = np.ones(gshape, dtype=np.int64)
         for d in order:
             ntiles = ntiles * (-(-layer.dim_size(d) // chosen_tiles[d]))
-        k = int(np.argmin(np.where(sel, ntiles, big)))
-        chosen = {d: int(chosen_tiles[d][k]) for d in order}
-        best.offer((int(omin), int(bmin), int(ntiles[k])), order, levels, chosen)
+        nsel = np.where(sel, ntiles, big)
+        sel &= nsel == nsel.min()
+        k = int(np.argmin(np.where(sel, lin, big)))
+        chosen = {d: int(np.broadcast_to(chosen_tiles[d], gshape)[k]) for d in order}
+        best.offer((int(omin), int(buf[k]), int(ntiles[k])), order, levels, chosen, (seq, int(lin[k])))
     return evaluated
+
+
+#: an axis's candidates grouped by trip counts (see `_pruned_points`)
+@dataclass(frozen=True)
+class _TripGroups:
+    dims: list[str]
+    arr: np.ndarray        # candidates x dims
+    members: np.ndarray    # candidate indices, grouped
+    counts: np.ndarray     # members per group
+    starts: np.ndarray     # first position of each group in `members`
+    lo: np.ndarray         # per group and dim: the smallest tile
+    hi: np.ndarray         # the largest tile
+    trips: np.ndarray      # the trips (the same for every member)
+
+    @classmethod
+    def of(cls, layer: Layer, dims: list[str], arr: np.ndarray) -> "_TripGroups":
+        sizes = np.array([layer.dim_size(d) for d in dims])
+        trips = -(-sizes // arr)
+        key = trips[:, 0] if len(dims) == 1 else trips[:, 0] * (sizes[1] + 1) + trips[:, 1]
+        _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        if len(counts) == len(arr):             # one member per group (N, G, K, C; single spatial loops)
+            members = np.argsort(inv, kind="stable")
+            return cls(dims, arr, members, counts, np.arange(len(arr)), arr[members], arr[members],
+                       trips[members])
+        members = np.argsort(inv, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return cls(dims, arr, members, counts, starts, np.minimum.reduceat(arr[members], starts, axis=0),
+                   np.maximum.reduceat(arr[members], starts, axis=0), trips[members[starts]])
+
+
+def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, best, limit_bytes):
+    """The grid points that may fit and win: (index per grid axis, tiles, e's solution), in steps.
+
+    Each axis's candidates are grouped by their trip counts: weight and output
+    traffic (F1) depend on trips only, so every member of a group has the
+    same. The points are built one axis at a time, first as groups (each
+    standing for its members by their per-dimension smallest tiles, which no
+    member's buffers undercut (F3), and largest), then the groups are opened
+    into their members. A partial point is dropped when it cannot fit even
+    with the axes not yet chosen at their smallest tiles, or when its traffic
+    bound (`_point_bound`) exceeds the best found even with them at their
+    fewest trips and largest blocks. e is solved at every step: its largest
+    tile that fits beside the others' smallest bounds its trips from below.
+
+    At most MAX_GRID points are built at a time. The last step's points are
+    complete; with them come e's largest fitting candidate index and the
+    buffer bytes at e's smallest and at that candidate (None: word sizes
+    that are not whole bytes, the caller checks every candidate).
+    """
+    from .vmodel import buffer_bytes_many, buffer_words_many
+    size = {d: layer.dim_size(d) for d in DIMS}
+    if not grid:
+        groups: list[_TripGroups] = []
+    else:
+        groups = [_TripGroups.of(layer, dims, arr) for dims, arr in grid]
+    lo = {d: int(arr[:, k].min()) for dims, arr in grid for k, d in enumerate(dims)}
+    hi = {d: int(arr[:, k].max()) for dims, arr in grid for k, d in enumerate(dims)}
+    if e_dim is not None:
+        lo[e_dim], hi[e_dim] = int(e_cands[0]), int(e_cands[-1])
+    fewest = {d: -(-size[d] // hi[d]) for d in order}
+    most = {d: -(-size[d] // lo[d]) for d in order}
+    m = len(groups)
+    opened = [i for i in range(m) if groups[i].counts.max() > 1]
+    # steps: ("add", axis) puts an axis in (as groups when it is opened later), ("open", axis)
+    # opens its groups; small adds are merged so that the per-step overhead stays small
+    steps: list[list[tuple[str, int]]] = []
+    run = 1
+    for i in range(m):
+        n = len(groups[i].counts)
+        if steps and steps[-1][0][0] == "add" and run * n <= 512:
+            steps[-1].append(("add", i))
+            run *= n
+        else:
+            steps.append([("add", i)])
+            run = n
+    steps += [[("open", i)] for i in opened]
+    open_at = {i: k for k, st in enumerate(steps) for kind, i in st if kind == "open"}
+    k_inside = "K" in order[:levels["input"] - 1]      # some input loop inside K: block-size bound
+    last = len(steps) - 1
+
+    def tiles_of(step: int, pts: list[np.ndarray]) -> tuple[dict, dict, dict, dict]:
+        """(smallest tiles, largest tiles, fewest trips, most trips) of each partial point."""
+        small, large, few, many = dict(lo), dict(hi), dict(fewest), dict(most)
+        for i, v in enumerate(pts):
+            g = groups[i]
+            exact = i not in open_at or open_at[i] <= step
+            for k, d in enumerate(g.dims):
+                if exact:
+                    small[d] = large[d] = t = g.arr[v, k]
+                    few[d] = many[d] = -(-size[d] // t)
+                else:
+                    small[d], large[d] = g.lo[v, k], g.hi[v, k]
+                    few[d] = many[d] = g.trips[v, k]
+        return small, large, few, many
+
+    def keep(step: int, pts: list[np.ndarray]):
+        small, large, few, many = tiles_of(step, pts)
+        shape = pts[0].shape if pts else (1,)
+        solved = None
+        if e_dim is not None:
+            # e's largest tile that fits beside the others' smallest: no member fits a larger one
+            solved = _largest_fitting(layer, arch, order, levels, small, e_dim, e_cands, shape, limit_bytes)
+        if solved is not None:
+            ok, hi_idx = solved[0], solved[1]
+            few[e_dim] = -(-size[e_dim] // e_cands[hi_idx])
+            large[e_dim] = e_cands[hi_idx]
+        else:
+            per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, small), arch)
+            ok = np.broadcast_to(_capacity_mask(arch, per_op), shape)
+            if limit_bytes is not None:
+                ok = ok & (sum(per_op.values()) <= limit_bytes)
+        if best.key is not None:
+            # the input block is at most its size at the largest tiles (and e's largest fitting)
+            in_words = buffer_words_many(layer, order, levels, large)["input"] if k_inside else None
+            ok = ok & (_point_bound(layer, arch, objective, order, levels, few, in_words, many) <= best.key[0])
+        return np.broadcast_to(ok, shape), (solved, small)
+
+    def grow(step: int, pts: list[np.ndarray], s: int, e: int) -> list[np.ndarray]:
+        out = [a[s:e] for a in pts]
+        for kind, i in steps[step]:
+            g = groups[i]
+            if kind == "add":
+                # an axis that is never opened has single-member groups: put the member in directly
+                col = np.arange(len(g.counts)) if i in open_at else g.members
+                p = len(out[0]) if out else 1
+                out = [np.repeat(a, len(col)) for a in out] + [np.tile(col, p)]
+            else:
+                c = g.counts[out[i]]
+                first = np.repeat(np.cumsum(c) - c, c)
+                at = np.repeat(g.starts[out[i]], c) + np.arange(len(first)) - first
+                out = [np.repeat(a, c) for a in out]
+                out[i] = g.members[at]
+        return out
+
+    def fan_out(step: int, pts: list[np.ndarray]) -> np.ndarray:
+        """Points each parent turns into at this step."""
+        n = np.ones(len(pts[0]) if pts else 1, dtype=np.int64)
+        for kind, i in steps[step]:
+            n = n * (len(groups[i].counts) if kind == "add" else groups[i].counts[pts[i]])
+        return n
+
+    def walk(step: int, pts: list[np.ndarray]):
+        sizes = fan_out(step, pts)
+        ends = np.cumsum(sizes)
+        s = 0
+        while s < len(sizes):
+            # as many parents as keep the step within MAX_GRID points (at least one)
+            e = max(s + 1, int(np.searchsorted(ends, (ends[s] - sizes[s]) + MAX_GRID, side="right")))
+            new = grow(step, pts, s, e)
+            s = e
+            ok, (solved, small) = keep(step, new)
+            if not ok.any():
+                continue
+            sub = np.nonzero(ok)
+            new = [a[sub] for a in new]
+            if step < last:
+                yield from walk(step + 1, new)
+                continue
+            tiles = {d: (small[d][sub] if np.ndim(small[d]) else np.full(len(sub[0]), small[d]))
+                     for dims, _ in grid for d in dims}
+            if solved is not None:
+                _, hi_idx, b_lo, b_hi = solved
+                solved = (hi_idx[sub], b_lo[sub], b_hi[sub])
+            yield new, tiles, solved
+
+    if not grid:
+        ok, (solved, small) = keep(-1, [])
+        if ok.all():
+            yield [], {}, (None if solved is None else tuple(a.reshape(1) for a in solved[1:]))
+        return
+    yield from walk(0, [])
 
 
 def _point_bound(layer, arch, objective, order, levels, trips, input_words=None, ctx_trips=None):
@@ -777,36 +906,82 @@ class _MinBuffers:
         self.arch = arch
         self.tiles = {d: int(cands[d].min()) for d in DIMS if len(cands[d])}
         self.cache: dict[tuple, tuple[int, int]] = {}
-        self.by_prefix: dict[tuple, tuple[int, int]] = {}   # the same, keyed by the exact loops above
 
-    def __call__(self, order: Sequence[str], levels: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
-        """(words, on-chip bytes) of each operand's buffer."""
-        words, nbytes = {}, {}
-        for op in OPERANDS:
-            above = tuple(order[:levels[op]])
-            hit = self.by_prefix.get((op, above))
-            if hit is None:
-                key = (op, frozenset(above), tuple(d for d in above if d in _MIRROR))
-                hit = self.cache.get(key)
-                if hit is None:
-                    from .vmodel import buffer_words_many
-                    sub_levels = {o: (levels[op] if o == op else 0) for o in OPERANDS}
-                    w = int(buffer_words_many(self.layer, above, sub_levels,
-                                              {d: self.tiles[d] for d in above})[op])
-                    hit = (w, bits_to_bytes(w * self.arch.buffer_bits(op)) * self.arch.buffer_factor)
-                    self.cache[key] = hit
-                self.by_prefix[(op, above)] = hit
-            words[op], nbytes[op] = hit
-        return words, nbytes
+    def of_prefix(self, op: str, above: tuple[str, ...]) -> tuple[int, int]:
+        """(words, on-chip bytes) of `op`'s buffer below the loops `above`."""
+        key = (op, frozenset(above), tuple(d for d in above if d in _MIRROR))
+        hit = self.cache.get(key)
+        if hit is None:
+            from .vmodel import buffer_words_many
+            sub_levels = {o: (len(above) if o == op else 0) for o in OPERANDS}
+            w = int(buffer_words_many(self.layer, above, sub_levels, {d: self.tiles[d] for d in above})[op])
+            hit = (w, bits_to_bytes(w * self.arch.buffer_bits(op)) * self.arch.buffer_factor)
+            self.cache[key] = hit
+        return hit
 
 
-def _fits_bytes(arch: Architecture, nbytes: Mapping[str, int]) -> bool:
-    """`arch.fits` for buffers already in on-chip bytes."""
+@dataclass(frozen=True)
+class _StructureTable:
+    """What the ranking needs of every structure of a list, as arrays (pure functions of (order, levels)).
+
+    prefix_id[i, o]: the loops above operand o's buffer, as an index into `prefixes`;
+    bound_id[i]: (reload-loop counts of weight and output, input-bound key) as an index into `bound_keys`.
+    """
+
+    prefixes: list[tuple[str, tuple[str, ...]]]
+    prefix_id: np.ndarray
+    bound_keys: list[tuple]
+    bound_id: np.ndarray
+    loops: np.ndarray
+
+
+def _structure_table(structs) -> _StructureTable:
+    hit = _TABLES.get(id(structs))
+    if hit is not None and hit[0] is structs:     # the structure lists are shared (lru_cache)
+        return hit[1]
+    prefixes: dict[tuple, int] = {}
+    bound_keys: dict[tuple, int] = {}
+    pid = np.zeros((len(structs), len(OPERANDS)), dtype=np.int64)
+    bid = np.zeros(len(structs), dtype=np.int64)
+    for i, (order, levels) in enumerate(structs):
+        for o, op in enumerate(OPERANDS):
+            pid[i, o] = prefixes.setdefault((op, tuple(order[:levels[op]])), len(prefixes))
+        k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
+        bid[i] = bound_keys.setdefault((k, _input_bound_key(order, levels)), len(bound_keys))
+    table = _StructureTable(list(prefixes), pid, list(bound_keys), bid,
+                            np.array([len(o) for o, _ in structs], dtype=np.int64))
+    if len(_TABLES) > 64:
+        _TABLES.clear()
+    _TABLES[id(structs)] = (structs, table)
+    return table
+
+
+_TABLES: dict[int, tuple[list, _StructureTable]] = {}
+
+
+def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs, mirrored: set[int],
+                       min_buffers: _MinBuffers) -> list[tuple[int, int, int, np.ndarray]]:
+    """(traffic bound, least buffer bytes, index, least buffer words per operand) of the structures
+    whose least buffers fit, best bound first (then fewer loops, less buffer, enumeration order)."""
+    if not structs:
+        return []
+    tab = _structure_table(structs)
+    least = np.array([min_buffers.of_prefix(op, above) for op, above in tab.prefixes], dtype=np.int64)
+    words, nbytes = least[tab.prefix_id, 0], least[tab.prefix_id, 1]      # structures x operands
     if arch.capacity is not None:
-        return sum(nbytes.values()) <= arch.capacity
-    if arch.capacity_per_operand is not None:
-        return all(nbytes[op] <= cap for op, cap in zip(OPERANDS, arch.capacity_per_operand))
-    return True
+        ok = nbytes.sum(axis=1) <= arch.capacity
+    elif arch.capacity_per_operand is not None:
+        ok = (nbytes <= np.array(arch.capacity_per_operand)).all(axis=1)
+    else:
+        ok = np.ones(len(structs), dtype=bool)
+    if mirrored:
+        ok[list(mirrored)] = False
+    lb = np.array([_structure_bound(layer, arch, objective, k, ikey) for k, ikey in tab.bound_keys],
+                  dtype=np.int64)[tab.bound_id]
+    idx = np.nonzero(ok)[0]
+    buf = nbytes.sum(axis=1)
+    idx = idx[np.lexsort((idx, buf[idx], tab.loops[idx], lb[idx]))]     # last key first
+    return [(int(lb[i]), int(buf[i]), int(i), words[i]) for i in idx]
 
 
 def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, int],
@@ -924,8 +1099,13 @@ def compulsory_input_words(layer: Layer) -> int:
 
 
 def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | None = None,
-                   objective: str = "bytes") -> LayerResult:
-    """The optimal schedule of `layer` on `arch` (whose capacity must be set)."""
+                   objective: str = "bytes", incumbent: Schedule | None = None) -> LayerResult:
+    """The optimal schedule of `layer` on `arch` (whose capacity must be set).
+
+    `incumbent`, a schedule of the searched space known to fit (e.g. the best
+    textbook dataflow), lets the bounds prune from the start; the answer is
+    the same with or without it.
+    """
     cons = constraints or Constraints()
     cons.check(layer)
     if objective not in OBJECTIVES:
@@ -937,34 +1117,31 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     tune_allocator()            # large grid steps: reuse heap memory instead of re-faulting it
     cands = {d: tile_candidates(layer, d, cons) for d in DIMS}
     best = _Best()
+    if incumbent is not None:
+        best.seed(_incumbent_key(incumbent, arch, objective))
     n_struct = n_cand = 0
     # Best-first: structures sorted by a lower bound of their traffic; once the
     # bound exceeds the best schedule found, no later structure can win.
     # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped.
-    ranked = []
     all_structs = structures(layer, cons, cands)
     mirrored = _mirror_twins(layer, cons, all_structs)
     min_buffers = _MinBuffers(layer, arch, cands)
-    for i, (o, lv) in enumerate(all_structs):
-        if i in mirrored:
-            continue
-        need, need_bytes = min_buffers(o, lv)
-        if _fits_bytes(arch, need_bytes):
-            min_buf = sum(need_bytes.values())
-            ranked.append((structure_lower_bound(layer, arch, objective, o, lv), len(o), min_buf, i, o, lv, need))
-    # fewer loops first within a bound: cheap to search, and often where a good incumbent is
-    ranked.sort(key=lambda r: r[:4])
     n_min, n_max = trip_range(layer, cands)
-    for lb, _, min_buf, _, order, levels, need in ranked:
+    # fewer loops first within a bound: cheap to search, and often where a good incumbent is
+    for lb, min_buf, i, least in _ranked_structures(layer, arch, objective, all_structs, mirrored, min_buffers):
         if best.key is not None and lb > best.key[0]:
             break
         if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
             continue   # can at best tie the traffic, with a larger buffer
+        order, levels = all_structs[i]
+        need = dict(zip(OPERANDS, map(int, least)))
         if best.key is not None and trips_lower_bound(layer, arch, objective, order, levels,
                                                       n_min, n_max, need) > best.key[0]:
             continue   # the capacity forces more trips than the best schedule can afford
         n_struct += 1
-        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb, need)
+        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb, need, n_struct)
+    if best.schedule is None and best.seeded:
+        raise ConvschedError(f"the incumbent schedule {incumbent} is not in the searched space")
     if best.schedule is None:
         need = smallest_capacity(layer, arch, cons, cands)
         raise ConvschedError(
@@ -973,6 +1150,20 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     order, levels, tiles = best.schedule
     sched = Schedule(layer, tuple(order), tiles, levels)
     return LayerResult(layer, sched, evaluate(sched, arch), n_cand, n_struct)
+
+
+def _incumbent_key(sched: Schedule, arch: Architecture, objective: str) -> tuple[int, int, int]:
+    """The search's key of a schedule that must fit `arch`."""
+    t = evaluate(sched, arch)
+    if not arch.fits(t.buffer_words):
+        raise ConvschedError("the incumbent schedule does not fit the buffer capacity")
+    return schedule_key(t, sched, objective)
+
+
+def schedule_key(traffic: Traffic, sched: Schedule, objective: str) -> tuple[int, int, int]:
+    """What the search minimises: (objective bytes, on-chip buffer bytes, tiles)."""
+    obj = traffic.total_bytes if objective == "bytes" else traffic.input.read_bytes + traffic.weight.read_bytes
+    return int(obj), int(traffic.total_buffer_bytes), int(sched.n_tiles)
 
 
 def smallest_capacity(layer: Layer, arch: Architecture, cons: Constraints,

@@ -147,48 +147,49 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
     arch = arch or Architecture()
     if arch.dma_granularity:
         raise ConvschedError("the vectorised model has no DMA granularity; use model.evaluate for it")
-    tabs = layer_tables(layer)
-    size = {d: layer.dim_size(d) for d in DIMS}
-    t = {d: (np.asarray(tiles[d], dtype=np.int64) if d in order else np.int64(size[d])) for d in DIMS}
-    n = {d: -(-size[d] // t[d]) for d in DIMS}
+    plan = _traffic_plan(layer, tuple(order), tuple(buffers[op] for op in OPERANDS))
+    size = layer._dim_sizes
+    t = {d: np.asarray(tiles[d], dtype=np.int64) for d in order}
+    n = {d: -(-size[d] // t[d]) for d in order}
+    memo: dict[tuple[str, str], np.ndarray] = {}
+
+    def value(f: tuple):
+        kind = f[0]
+        if kind == "g2":
+            return f[1][t[f[2]], t[f[3]]]
+        if kind == "g1":
+            return f[1][t[f[2]]]
+        key = (kind, f[1])
+        v = memo.get(key)
+        if v is None:
+            d = f[1]
+            if kind == "own":          # consecutive tiles of its own loop: disjoint
+                v = size[d] - t[d]
+            elif kind == "tile":       # first tile (the whole extent when there is one trip)
+                v = np.where(n[d] > 1, t[d], size[d])
+            else:                      # overlap: none unless there is one trip
+                v = np.where(n[d] > 1, 0, size[d])
+            memo[key] = v
+        return v
+
+    def product(const: int, factors: tuple):
+        out = const
+        for f in factors:
+            out = out * value(f)
+        return out
+
     out: dict[str, np.ndarray] = {}
-    for op in OPERANDS:
-        b = buffers[op]
-        pos = {d: j for j, d in enumerate(order[:b])}
-        keys = _axis_keys(op)
-
-        def axis_sums(key: str, j: int, owned: bool) -> tuple:
-            if key in _SPATIAL:
-                od, fd = _SPATIAL[key]
-                F, I, _ = tabs.spatial[key].table(pos.get(od), pos.get(fd), j, owned)
-                return F[t[od], t[fd]], I[t[od], t[fd]]
-            p = pos.get(key)
-            D = size[key]
-            if p is None or j > p:
-                return D, D
-            if owned:
-                return D - t[key], 0
-            many = n[key] > 1
-            return np.where(many, t[key], D), np.where(many, 0, D)
-
-        first = 1
-        for k in keys:
-            first = first * axis_sums(k, -1, False)[0]
-        total = first
+    for op, (first, steps) in zip(OPERANDS, plan):
+        total = product(*first)
         mult = 1
-        for j in range(b):
-            dim = order[j]
-            owner = _owner(op, dim)
-            fp = ip = 1
-            for k in keys:
-                fs, is_ = axis_sums(k, j, owner == k)
-                fp = fp * fs
-                ip = ip * is_
-            if owner is None:
-                total = total + mult * (n[dim] - 1) * (fp - ip)
+        for dim, reload, fc, ff, ic, iff in steps:
+            fp = product(fc, ff)
+            diff = fp - product(ic, iff) if ic else fp
+            if reload:
+                total = total + mult * (n[dim] - 1) * diff
                 mult = mult * n[dim]
             else:
-                total = total + mult * (fp - ip)
+                total = total + mult * diff
         out[op] = total
     bufw = buffer_words_many(layer, order, buffers, tiles)
     O = layer.output_words
@@ -200,25 +201,126 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
     return VecTraffic(out["input"], out["weight"], spills, writes, bufw, total_bytes, buf_bytes)
 
 
+@lru_cache(maxsize=16384)
+def _traffic_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) -> tuple:
+    """Per operand: its first block's factors and, per loop above its buffer, the transition's.
+
+    Each factor list is (constant, factors, constant of overlaps, overlap
+    factors); a factor is a table gathered by tile sizes ("g2": by the output
+    and filter tiles, "g1": by one of them, the table being constant along a
+    loop below the buffer) or an expression of one dimension's tile ("own",
+    "tile", "overlap"). Worked out once per (layer, order, levels).
+    """
+    tabs = layer_tables(layer)
+    plan = []
+    for op, b in zip(OPERANDS, levels):
+        pos = {d: j for j, d in enumerate(order[:b])}
+        keys = _axis_keys(op)
+
+        def factors(j: int, owner: str | None) -> tuple:
+            fc, ic, ff, iff = 1, 1, [], []
+            for k in keys:
+                if k in _SPATIAL:
+                    od, fd = _SPATIAL[k]
+                    F, I, _ = tabs.spatial[k].table(pos.get(od), pos.get(fd), j, owner == k)
+                    for tab, acc, is_f in ((F, ff, True), (I, iff, False)):
+                        if od in order and fd in order:
+                            if od in pos and fd in pos:
+                                g = ("g2", tab, od, fd)
+                            elif od in pos:
+                                g = ("g1", np.ascontiguousarray(tab[:, layer.dim_size(fd)]), od)
+                            elif fd in pos:
+                                g = ("g1", np.ascontiguousarray(tab[layer.dim_size(od), :]), fd)
+                            else:
+                                g = int(tab[layer.dim_size(od), layer.dim_size(fd)])
+                        elif od in order:
+                            g = ("g1", np.ascontiguousarray(tab[:, layer.dim_size(fd)]), od)
+                        elif fd in order:
+                            g = ("g1", np.ascontiguousarray(tab[layer.dim_size(od), :]), fd)
+                        else:
+                            g = int(tab[layer.dim_size(od), layer.dim_size(fd)])
+                        if isinstance(g, int):
+                            if is_f:
+                                fc *= g
+                            else:
+                                ic *= g
+                        else:
+                            acc.append(g)
+                    continue
+                p = pos.get(k)
+                D = layer.dim_size(k)
+                if p is None or j > p:
+                    fc *= D
+                    ic *= D
+                elif owner == k:
+                    ff.append(("own", k))
+                    ic = 0
+                else:
+                    ff.append(("tile", k))
+                    iff.append(("overlap", k))
+            return fc, tuple(ff), ic, tuple(iff)
+
+        fc, ff, _, _ = factors(-1, None)
+        steps = []
+        for j in range(b):
+            dim = order[j]
+            owner = _owner(op, dim)
+            steps.append((dim, owner is None) + factors(j, owner))
+        plan.append(((fc, ff), tuple(steps)))
+    return tuple(plan)
+
+
 def buffer_words_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int],
                       tiles: Mapping[str, np.ndarray | int]) -> dict[str, np.ndarray]:
     """Each operand's largest block (product of per-axis maxima) over arrays of tile sizes."""
-    tabs = layer_tables(layer)
     bufw: dict[str, np.ndarray] = {}
-    for op in OPERANDS:
-        pos = {d: j for j, d in enumerate(order[:buffers[op]])}
-        bw = 1
+    plan = _buffer_plan(layer, tuple(order), tuple(buffers[op] for op in OPERANDS))
+    for op, (const, tiled, spatial) in zip(OPERANDS, plan):
+        bw = const
+        for d in tiled:
+            bw = bw * tiles[d]
+        for M, od, fd in spatial:
+            if od is not None and fd is not None:
+                bw = bw * M[tiles[od], tiles[fd]]
+            else:
+                bw = bw * M[tiles[od if od is not None else fd]]
+        bufw[op] = np.asarray(bw, dtype=np.int64) if not isinstance(bw, np.ndarray) else bw
+    return bufw
+
+
+@lru_cache(maxsize=16384)
+def _buffer_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) -> tuple:
+    """Per operand: (constant factor, tiled dims, spatial (max table, output dim, filter dim)).
+
+    A dimension below the buffer contributes its whole extent (a constant);
+    a spatial table is gathered only along the loops above the buffer (the
+    table is constant along the others), so one structure's buffers cost a
+    few multiplications.
+    """
+    tabs = layer_tables(layer)
+    plan = []
+    for op, b in zip(OPERANDS, levels):
+        pos = {d: j for j, d in enumerate(order[:b])}
+        const, tiled, spatial = 1, [], []
         for k in _axis_keys(op):
             if k in _SPATIAL:
                 od, fd = _SPATIAL[k]
                 _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
-                to = tiles[od] if od in order else layer.dim_size(od)
-                tf = tiles[fd] if fd in order else layer.dim_size(fd)
-                bw = bw * M[to, tf]
+                o_in, f_in = od in pos, fd in pos
+                if o_in and f_in:
+                    spatial.append((M, od, fd))
+                elif o_in:
+                    spatial.append((np.ascontiguousarray(M[:, layer.dim_size(fd)]), od, None))
+                elif f_in:
+                    spatial.append((np.ascontiguousarray(M[layer.dim_size(od), :]), None, fd))
+                else:
+                    const *= int(M[layer.dim_size(od), layer.dim_size(fd)])
+            elif k in pos:
+                tiled.append(k)
             else:
-                bw = bw * (np.asarray(tiles[k], dtype=np.int64) if k in pos else layer.dim_size(k))
-        bufw[op] = bw
-    return bufw
+                const *= layer.dim_size(k)
+        plan.append((const, tuple(tiled), tuple(spatial)))
+    return tuple(plan)
 
 
 def buffer_bytes_many(bufw: Mapping[str, np.ndarray], arch: Architecture) -> dict[str, np.ndarray]:
