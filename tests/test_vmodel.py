@@ -1,7 +1,7 @@
 """The vectorised model equals the scalar model for every candidate it evaluates."""
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from convsched.errors import ConvschedError
 from convsched.layer import DIMS, Layer
@@ -45,3 +45,23 @@ def test_vectorised_equals_scalar(case):
         assert pick(v.buffer_bytes) == m.total_buffer_bytes
         for op in ("input", "weight", "output"):
             assert pick(v.buffer_words[op]) == m.buffer_words[op]
+
+
+_PLACEMENTS = [(op, fp, j, j in (op, fp)) for op in (None, 0, 1, 3) for fp in (None, 0, 1, 3)
+               if op is None or op != fp for j in (-1, 1, 2, 3)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(o=st.integers(1, 20), f=st.integers(1, 7), s=st.integers(1, 3), d=st.integers(1, 2), p=st.integers(0, 6),
+       extra=st.integers(0, 3), placement=st.sampled_from(_PLACEMENTS))
+def test_spatial_tables_equal_walking_every_tile_pair(o, f, s, d, p, extra, placement):
+    """The array-built input-axis tables equal the per-pair walk of axes.GridAxis, for every pair."""
+    from convsched.vmodel import SpatialTable
+    try:        # extra input rows that no output reads (up to stride - 1), padding up to the whole filter
+        layer = Layer(K=1, C=1, OY=o, OX=1, FY=f, SY=s, DY=d, PY=p, IY=(o - 1) * s + (f - 1) * d + 1 - 2 * p
+                      + min(extra, s - 1))
+    except ConvschedError:
+        assume(False)
+    table = SpatialTable(layer, "Y")
+    for got, want in zip(table.table(*placement), table.table_by_walking(*placement)):
+        np.testing.assert_array_equal(got, want)

@@ -110,6 +110,21 @@ def tile_candidates(layer: Layer, dim: str, cons: Constraints) -> np.ndarray:
     return smallest_per_trip_count(D, np.arange(lo, hi + 1, dtype=np.int64))
 
 
+class _Candidates(dict):
+    """Tile candidates per dimension (dim -> array), with a cheap identity for the caches keyed by them."""
+
+    def __init__(self, items: Mapping[str, np.ndarray]) -> None:
+        super().__init__(items)
+        self.key = tuple((d, self[d].tobytes()) for d in DIMS)     # bytes cache their hash
+        self.memo: dict[tuple, np.ndarray] = {}
+
+    def smallest_per_trip(self, layer: Layer, dim: str) -> np.ndarray:
+        hit = self.memo.get(("spt", dim))
+        if hit is None:
+            hit = self.memo[("spt", dim)] = smallest_per_trip_count(layer.dim_size(dim), self[dim])
+        return hit
+
+
 def smallest_per_trip_count(size: int, tiles: np.ndarray) -> np.ndarray:
     """Of the given tiles, the smallest of each trip count (rule 4)."""
     if len(tiles) == 0:
@@ -330,7 +345,7 @@ def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int]
     pos = {d: j for j, d in enumerate(order[:b])}
     key = (layer, axis, tuple(dims), pos.get(o_dim), pos.get(f_dim), b,
            o_dim in order[:levels["output"]], f_dim in order[:levels["weight"]],
-           tuple(tuple(cands[d]) for d in dims))
+           cands.key if isinstance(cands, _Candidates) else tuple(tuple(cands[d]) for d in dims))
     hit = _PAIR_CACHE.get(key)
     if hit is not None:
         return hit
@@ -392,7 +407,9 @@ def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
             groups.append(([d], cands[d].reshape(-1, 1)))
             done.add(d)
         elif d not in above_input:
-            groups.append(([d], smallest_per_trip_count(layer.dim_size(d), cands[d]).reshape(-1, 1)))
+            spt = (cands.smallest_per_trip(layer, d) if isinstance(cands, _Candidates)
+                   else smallest_per_trip_count(layer.dim_size(d), cands[d]))
+            groups.append(([d], spt.reshape(-1, 1)))
             done.add(d)
         else:
             dims = [x for x in _PAIRS[axis] if x in order and x in above_input]
@@ -412,16 +429,22 @@ def _prefilter_groups(layer, arch, order, levels, groups, limit_bytes):
     if not groups:
         return groups
     smallest = {d: int(arr[:, k].min()) for dims, arr in groups for k, d in enumerate(dims)}
-    out = []
+    # all axes' candidates in one flat array, each with the other axes at their smallest
+    n = sum(len(arr) for _, arr in groups)
+    flat = {d: np.full(n, v, dtype=np.int64) for d, v in smallest.items()}
+    at = 0
     for dims, arr in groups:
-        tiles = dict(smallest)
         for k, d in enumerate(dims):
-            tiles[d] = arr[:, k]
-        per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
-        ok = np.broadcast_to(_capacity_mask(arch, per_op), (len(arr),))
-        if limit_bytes is not None:
-            ok = ok & np.broadcast_to(sum(per_op.values()) <= limit_bytes, (len(arr),))
-        out.append((dims, arr[ok]))
+            flat[d][at:at + len(arr)] = arr[:, k]
+        at += len(arr)
+    per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, flat), arch)
+    ok = np.broadcast_to(_capacity_mask(arch, per_op), (n,))
+    if limit_bytes is not None:
+        ok = ok & np.broadcast_to(sum(per_op.values()) <= limit_bytes, (n,))
+    out, at = [], 0
+    for dims, arr in groups:
+        out.append((dims, arr[ok[at:at + len(arr)]]))
+        at += len(arr)
     return out
 
 
@@ -624,6 +647,10 @@ class _TripGroups:
     def of(cls, layer: Layer, dims: list[str], arr: np.ndarray) -> "_TripGroups":
         sizes = np.array([layer.dim_size(d) for d in dims])
         trips = -(-sizes // arr)
+        if len(dims) == 1 and (dims[0] not in SPATIAL_DIMS or len(arr) < 2 or (np.diff(trips[:, 0]) != 0).all()):
+            # one candidate per trip count (rule 4): every group is a single candidate
+            one = np.ones(len(arr), dtype=np.int64)
+            return cls(dims, arr, np.arange(len(arr)), one, np.arange(len(arr)), arr, arr, trips)
         key = trips[:, 0] if len(dims) == 1 else trips[:, 0] * (sizes[1] + 1) + trips[:, 1]
         _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
         if len(counts) == len(arr):             # one member per group (N, G, K, C; single spatial loops)
@@ -1115,7 +1142,7 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
                              "(evaluate and simulate support it)")
     from .alloc import tune_allocator
     tune_allocator()            # large grid steps: reuse heap memory instead of re-faulting it
-    cands = {d: tile_candidates(layer, d, cons) for d in DIMS}
+    cands = _Candidates({d: tile_candidates(layer, d, cons) for d in DIMS})
     best = _Best()
     if incumbent is not None:
         best.seed(_incumbent_key(incumbent, arch, objective))

@@ -58,6 +58,15 @@ def _owner(op: str, dim: str) -> str | None:
     return dim
 
 
+def _placement(o_pos: int | None, f_pos: int | None, j: int, owned: bool) -> tuple[str, str, bool, bool]:
+    """Where an input axis's output and filter loops sit relative to the split at loop `j`."""
+    def rel(p: int | None) -> str:
+        if p is None:
+            return "absent"
+        return "pre" if p < j else ("own" if p == j else "suf")
+    return rel(o_pos), rel(f_pos), owned, (o_pos is not None and f_pos is not None and o_pos < f_pos)
+
+
 class SpatialTable:
     """Per-axis sums of the input row (or column) axis for every (output tile, filter tile) pair.
 
@@ -79,15 +88,20 @@ class SpatialTable:
     def table(self, o_pos: int | None, f_pos: int | None, j: int, owned: bool
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ΣF, ΣI, max) arrays of shape (o_size+1, f_size+1) indexed by tile sizes."""
-        def rel(p: int | None) -> str:
-            if p is None:
-                return "absent"
-            return "pre" if p < j else ("own" if p == j else "suf")
-        key = (rel(o_pos), rel(f_pos), owned,
-               (o_pos is not None and f_pos is not None and o_pos < f_pos))
+        key = _placement(o_pos, f_pos, j, owned)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
+        from .spatialtable import spatial_sums
+        s, d, p, i = self.args
+        out = spatial_sums(self.o_size, self.f_size, s, d, p, i, self.count_below, key[0], key[1], key[3])
+        self._cache[key] = out
+        return out
+
+    def table_by_walking(self, o_pos: int | None, f_pos: int | None, j: int, owned: bool
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`table` computed pair by pair with the scalar `axes.GridAxis` (the reference for the tests)."""
+        key = _placement(o_pos, f_pos, j, owned)
         # Canonical loop positions with the same relative pattern: the split sits
         # at 3 ('own' loops at 3 too); 'pre' loops at 0/1, 'suf' loops at 4/5.
         slots = {"absent": None, "pre": 0, "own": 3, "suf": 4}
@@ -117,7 +131,6 @@ class SpatialTable:
             F[:, :] = F[:, self.f_size:self.f_size + 1]
             I[:, :] = I[:, self.f_size:self.f_size + 1]
             M[:, :] = M[:, self.f_size:self.f_size + 1]
-        self._cache[key] = (F, I, M)
         return F, I, M
 
 

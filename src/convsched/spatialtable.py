@@ -1,0 +1,148 @@
+"""The input row (or column) axis's per-split sums for every (output tile, filter tile) pair at once.
+
+`vmodel.SpatialTable` needs, for one placement pattern of an input axis's two
+loops (output loop `o`, filter loop `f`), three numbers per tile pair: the sum
+of first-block sizes, the sum of overlaps, and the largest block. `axes.GridAxis`
+computes them for one pair by walking its loop indices; this module computes
+the same for all pairs with array operations (the tests check that both
+agree). The blocks of a pair sit on a padded grid of loop indices
+`(outer loop, inner loop)`, padded entries masked out:
+
+* a loop outside the split ("pre", or absent: one index) fixes a prefix;
+* for a split not owned by the axis, each prefix contributes the first live
+  block of the loops inside the split and its overlap with the last one;
+* for a split owned by one of the loops (`own`), each prefix walks that
+  loop's indices, and each live index contributes its first block and the
+  overlap with the previous live index's last block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_RANK = {"pre": 0, "absent": 0, "own": 1, "suf": 2}
+_CHUNK = 1 << 21            # padded grid entries per step (memory: a few int64 arrays of this size)
+
+
+def _tile_grid(size: int, tiles: np.ndarray, present: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, end, valid) per tile value and loop index; an absent loop has one block, the whole range."""
+    if not present:
+        return np.zeros((1, 1), np.int64), np.full((1, 1), size, np.int64), np.ones((1, 1), bool)
+    n_max = -(-size // int(tiles.min()))
+    idx = np.arange(n_max)
+    start = tiles[:, None] * idx[None, :]
+    valid = start < size
+    return start, np.minimum(start + tiles[:, None], size), valid
+
+
+def spatial_sums(o_size: int, f_size: int, stride: int, dilation: int, pad: int, in_size: int,
+                 count_below: np.ndarray, rel_o: str, rel_f: str, o_outer: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ΣF, ΣI, max) of shape (o_size+1, f_size+1), indexed by (output tile, filter tile).
+
+    `rel_o`, `rel_f`: each loop's place relative to the split: "absent" (below
+    the buffer), "pre" (outside it), "own" (the split loop itself) or "suf"
+    (inside it); `o_outer` orders two loops of the same place.
+    """
+    F = np.zeros((o_size + 1, f_size + 1), dtype=np.int64)
+    I = np.zeros_like(F)
+    M = np.zeros_like(F)
+    o_present, f_present = rel_o != "absent", rel_f != "absent"
+    to_all = np.arange(1, o_size + 1) if o_present else np.array([o_size])
+    tf_all = np.arange(1, f_size + 1) if f_present else np.array([f_size])
+    f0, f1, vf = _tile_grid(f_size, tf_all, f_present)
+    # outer loop first: by place, then (same place) by o_outer
+    o_first = (_RANK[rel_o], 0 if o_outer else 1) <= (_RANK[rel_f], 1 if o_outer else 0)
+    kinds = (rel_o, rel_f) if o_first else (rel_f, rel_o)
+    kinds = tuple("pre" if k == "absent" else k for k in kinds)
+    cnt = count_below
+    for to in _chunks(to_all, o_size, f0.size):
+        o0, o1, vo = _tile_grid(o_size, to, o_present)
+        lo = o0[:, None, :, None] * stride + f0[None, :, None, :] * dilation - pad
+        hi = (o1[:, None, :, None] - 1) * stride + (f1[None, :, None, :] - 1) * dilation - pad + 1
+        lo, hi = np.clip(lo, 0, in_size), np.clip(hi, 0, in_size)
+        valid = vo[:, None, :, None] & vf[None, :, None, :]
+        size = np.where(valid & (hi > lo), cnt[np.maximum(hi, lo)] - cnt[lo], 0)
+        live = size > 0
+        if not o_first:        # grid axes in loop order: (outer, inner)
+            lo, hi, size, live = (np.swapaxes(a, 2, 3) for a in (lo, hi, size, live))
+        fs, is_ = _sums(kinds, lo, hi, size, live, cnt)
+        rows = to if o_present else np.array([o_size])
+        cols = tf_all
+        F[np.ix_(rows, cols)] = fs
+        I[np.ix_(rows, cols)] = is_
+        M[np.ix_(rows, cols)] = size.max(axis=(2, 3))
+    if not o_present:
+        F[:, :], I[:, :], M[:, :] = F[o_size], I[o_size], M[o_size]
+    if not f_present:
+        F[:, :], I[:, :], M[:, :] = F[:, f_size:f_size + 1], I[:, f_size:f_size + 1], M[:, f_size:f_size + 1]
+    return F, I, M
+
+
+def _chunks(tiles: np.ndarray, size: int, per_block: int):
+    """Output tiles in runs whose trip counts are within a factor of two (little padding), bounded in size."""
+    start = 0
+    while start < len(tiles):
+        t0 = int(tiles[start])
+        trips = -(-size // t0)
+        end = start + 1
+        while (end < len(tiles) and int(tiles[end]) < 2 * t0
+               and (end - start + 1) * trips * per_block <= _CHUNK):
+            end += 1
+        yield tiles[start:end]
+        start = end
+
+
+def _inter(lo_a, hi_a, lo_b, hi_b, cnt):
+    lo, hi = np.maximum(lo_a, lo_b), np.minimum(hi_a, hi_b)
+    return np.where(hi > lo, cnt[np.maximum(hi, lo)] - cnt[lo], 0)
+
+
+def _first_last(live, *arrays, axis):
+    """Per line along `axis`: any live, and each array at the first and at the last live entry."""
+    n = live.shape[axis]
+    any_live = live.any(axis=axis)
+    first = np.expand_dims(np.argmax(live, axis=axis), axis)
+    last = np.expand_dims(n - 1 - np.argmax(np.flip(live, axis=axis), axis=axis), axis)
+    at = lambda a, i: np.take_along_axis(a, i, axis=axis).squeeze(axis)
+    return any_live, [(at(a, first), at(a, last)) for a in arrays]
+
+
+def _sums(kinds, lo, hi, size, live, cnt):
+    """ΣF and ΣI over the blocks' (outer, inner) grid (axes 2, 3) for each tile pair (axes 0, 1)."""
+    outer, inner = kinds
+    if (outer, inner) == ("pre", "pre"):                 # every live block is its own first and last
+        return size.sum(axis=(2, 3)), size.sum(axis=(2, 3))
+    if (outer, inner) == ("pre", "suf"):                 # per outer index: first/last live inner block
+        any_live, [(lo_a, lo_b), (hi_a, hi_b), (s_a, _)] = _first_last(live, lo, hi, size, axis=3)
+        ov = _inter(lo_a, hi_a, lo_b, hi_b, cnt)
+        return np.where(any_live, s_a, 0).sum(axis=2), np.where(any_live, ov, 0).sum(axis=2)
+    if (outer, inner) == ("suf", "suf"):                 # one sweep: first/last live block in loop order
+        shp = lo.shape[:2] + (-1,)
+        any_live, [(lo_a, lo_b), (hi_a, hi_b), (s_a, _)] = _first_last(
+            live.reshape(shp), lo.reshape(shp), hi.reshape(shp), size.reshape(shp), axis=2)
+        ov = _inter(lo_a, hi_a, lo_b, hi_b, cnt)
+        return np.where(any_live, s_a, 0), np.where(any_live, ov, 0)
+    if (outer, inner) == ("pre", "own"):                 # per outer index, consecutive live own-loop blocks
+        any_live, firsts, lasts = live, (lo, hi, size), (lo, hi)
+        l_axis = 3
+    elif (outer, inner) == ("own", "suf"):               # own loop outer: first/last inner block per index
+        any_live, [(lo_a, lo_b), (hi_a, hi_b), (s_a, _)] = _first_last(live, lo, hi, size, axis=3)
+        firsts, lasts = (lo_a, hi_a, s_a), (lo_b, hi_b)
+        l_axis = 2
+    else:                                                # pragma: no cover - placements never built
+        raise ValueError(f"no table for loop places {kinds}")
+    n = any_live.shape[l_axis]
+    shape = [1] * any_live.ndim
+    shape[l_axis] = n
+    idx = np.where(any_live, np.arange(n).reshape(shape), -1)
+    seen = np.maximum.accumulate(idx, axis=l_axis)
+    prev = np.concatenate([np.full_like(np.take(seen, [0], axis=l_axis), -1),
+                           np.take(seen, np.arange(n - 1), axis=l_axis)], axis=l_axis)
+    has_prev = any_live & (prev >= 0)
+    p = np.maximum(prev, 0)
+    lo_p = np.take_along_axis(lasts[0], p, axis=l_axis)
+    hi_p = np.take_along_axis(lasts[1], p, axis=l_axis)
+    ov = _inter(firsts[0], firsts[1], lo_p, hi_p, cnt)
+    axes = tuple(range(2, any_live.ndim))
+    return np.where(has_prev, firsts[2], 0).sum(axis=axes), np.where(has_prev, ov, 0).sum(axis=axes)
