@@ -129,15 +129,9 @@ def smallest_per_trip_count(size: int, tiles: np.ndarray) -> np.ndarray:
     """Of the given tiles, the smallest of each trip count (rule 4)."""
     if len(tiles) == 0:
         return tiles
-    trips = -(-size // tiles)
-    keep = np.ones(len(tiles), dtype=bool)
-    order = np.argsort(tiles)
-    seen: set[int] = set()
-    for i in order:
-        n = int(trips[i])
-        keep[i] = n not in seen
-        seen.add(n)
-    return np.sort(tiles[keep])
+    tiles = np.unique(tiles)                                    # sorted: trips non-increasing
+    _, first = np.unique(-(-size // tiles), return_index=True)  # first (smallest) tile of each count
+    return tiles[np.sort(first)]
 
 
 def _must_tile(layer: Layer, dim: str, cons: Constraints) -> bool:
@@ -232,7 +226,10 @@ def _structures(tileable: tuple[str, ...], must: frozenset[str], orders, buffers
     if fingerprint is None:
         return compute()
     from .diskcache import cached
-    return cached("structures", (tileable, tuple(sorted(must)), buffers, fingerprint), compute)
+    key = (tileable, tuple(sorted(must)), buffers, fingerprint)
+    structs = cached("structures", key, compute)
+    _DISK_KEYS[id(structs)] = (structs, key)
+    return structs
 
 
 @functools.lru_cache(maxsize=1)
@@ -369,15 +366,7 @@ def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int]
             feats.append(-I[to, tf])
         else:
             feats.append(M[to, tf])   # input buffer
-    X = np.unique(np.stack(feats, axis=1), axis=0, return_index=True)
-    Xu, first = X
-    keep = np.ones(len(Xu), dtype=bool)
-    for start in range(0, len(Xu), 256):
-        blk = Xu[start:start + 256]
-        le = (Xu[:, None, :] <= blk[None, :, :]).all(axis=2)     # le[a, b]: a no worse than b
-        le[start + np.arange(len(blk)), np.arange(len(blk))] = False
-        keep[start:start + len(blk)] = ~le.any(axis=0)
-    sel = first[keep]
+    sel = np.nonzero(_undominated(np.stack(feats, axis=1)))[0]
     pairs = np.stack([to[sel], tf[sel]], axis=1)[:, cols]
     out = np.unique(pairs, axis=0)
     if len(_PAIR_CACHE) > 20000:
@@ -387,6 +376,31 @@ def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int]
 
 
 _PAIR_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _undominated(X: np.ndarray) -> np.ndarray:
+    """Which rows of X no other row beats: <= in every column, and < in one or earlier in X.
+
+    (Of equal rows the first is kept.) A row that beats another has no
+    larger sum, so rows are taken in order of their sums (stable: equal rows
+    in their order), each checked against the kept rows found so far -- a
+    beaten row's own beater beats whatever it beats -- and against the
+    earlier rows of its block.
+    """
+    order = np.argsort(X.sum(axis=1), kind="stable")
+    keep = np.zeros(len(X), dtype=bool)
+    front = X[:0]
+    for start in range(0, len(X), 256):
+        idx = order[start:start + 256]
+        blk = X[idx]
+        beaten = (front[:, None, :] <= blk[None, :, :]).all(axis=2).any(axis=0)
+        le = (blk[:, None, :] <= blk[None, :, :]).all(axis=2)          # le[a, b]: a no worse than b
+        lt = (blk[:, None, :] < blk[None, :, :]).any(axis=2)
+        inner = le & (lt | np.tri(len(idx), k=-1, dtype=bool).T)      # a < b in block order: a earlier
+        beaten |= inner.any(axis=0)
+        keep[idx[~beaten]] = True
+        front = np.concatenate([front, blk[~beaten]])
+    return keep
 
 
 def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
@@ -702,7 +716,7 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
     run = 1
     for i in range(m):
         n = len(groups[i].counts)
-        if steps and steps[-1][0][0] == "add" and run * n <= 512:
+        if steps and steps[-1][0][0] == "add" and run * n <= 2048:
             steps[-1].append(("add", i))
             run *= n
         else:
@@ -894,57 +908,18 @@ def _is_square(layer: Layer, cons: Constraints) -> bool:
             and all(cons.tile_max.get(swap(d)) == v for d, v in cons.tile_max.items()))
 
 
-def _mirror_twins(layer: Layer, cons: Constraints, structs) -> set[int]:
-    """Indices of structures whose row/column mirror image is also enumerated and comes first.
+def _mirror_twins(layer: Layer, cons: Constraints, structs) -> np.ndarray:
+    """Which structures are skipped as the row/column mirror image of one enumerated before them.
 
     On a square layer (same size, filter, stride, dilation, padding along
     rows and columns) the model is symmetric: a structure and its mirror (OY
     and OX, FY and FX swapped, tiles swapped with them) move the same traffic
     with the same buffers and tiles, so only one of each pair is searched.
     """
-    if not _is_square(layer, cons):
-        return set()
-    hit = _TWINS.get(id(structs))
-    if hit is not None and hit[0] is structs:     # the structure lists are shared (lru_cache)
-        return hit[1]
-    index = {(o, tuple(sorted(lv.items()))): i for i, (o, lv) in enumerate(structs)}
-    drop = set()
-    for (o, lvk), i in index.items():
-        j = index.get((tuple(_MIRROR.get(d, d) for d in o), lvk))
-        if j is not None and j < i:
-            drop.add(i)
-    _TWINS[id(structs)] = (structs, drop)
-    return drop
-
-
-_TWINS: dict[int, tuple[list, set[int]]] = {}
-
-
-class _MinBuffers:
-    """Buffers of a structure with every tile at its smallest candidate, cached per operand.
-
-    An operand's block depends only on which dimensions lie above its buffer
-    (and, for the input, which of each row/column loop pair is outer), so many
-    structures share it.
-    """
-
-    def __init__(self, layer: Layer, arch: Architecture, cands: Mapping[str, np.ndarray]) -> None:
-        self.layer = layer
-        self.arch = arch
-        self.tiles = {d: int(cands[d].min()) for d in DIMS if len(cands[d])}
-        self.cache: dict[tuple, tuple[int, int]] = {}
-
-    def of_prefix(self, op: str, above: tuple[str, ...]) -> tuple[int, int]:
-        """(words, on-chip bytes) of `op`'s buffer below the loops `above`."""
-        key = (op, frozenset(above), tuple(d for d in above if d in _MIRROR))
-        hit = self.cache.get(key)
-        if hit is None:
-            from .vmodel import buffer_words_many
-            sub_levels = {o: (len(above) if o == op else 0) for o in OPERANDS}
-            w = int(buffer_words_many(self.layer, above, sub_levels, {d: self.tiles[d] for d in above})[op])
-            hit = (w, bits_to_bytes(w * self.arch.buffer_bits(op)) * self.arch.buffer_factor)
-            self.cache[key] = hit
-        return hit
+    if not _is_square(layer, cons) or not structs:
+        return np.zeros(len(structs), dtype=bool)
+    mirror = _structure_table(structs).mirror
+    return (mirror >= 0) & (mirror < np.arange(len(structs)))
 
 
 @dataclass(frozen=True)
@@ -952,7 +927,8 @@ class _StructureTable:
     """What the ranking needs of every structure of a list, as arrays (pure functions of (order, levels)).
 
     prefix_id[i, o]: the loops above operand o's buffer, as an index into `prefixes`;
-    bound_id[i]: (reload-loop counts of weight and output, input-bound key) as an index into `bound_keys`.
+    bound_id[i]: (reload-loop counts of weight and output, input-bound key) as an index into `bound_keys`;
+    mirror[i]: the index of the structure with rows and columns swapped (-1: not in the list).
     """
 
     prefixes: list[tuple[str, tuple[str, ...]]]
@@ -960,55 +936,124 @@ class _StructureTable:
     bound_keys: list[tuple]
     bound_id: np.ndarray
     loops: np.ndarray
+    mirror: np.ndarray
+
+
+def _build_structure_table(structs) -> _StructureTable:
+    prefixes: dict[tuple, int] = {}
+    bound_keys: dict[tuple, int] = {}
+    pid = np.zeros((len(structs), len(OPERANDS)), dtype=np.int64)
+    bid = np.zeros(len(structs), dtype=np.int64)
+    index = {}
+    for i, (order, levels) in enumerate(structs):
+        for o, op in enumerate(OPERANDS):
+            pid[i, o] = prefixes.setdefault((op, tuple(order[:levels[op]])), len(prefixes))
+        k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
+        bid[i] = bound_keys.setdefault((k, _input_bound_key(order, levels)), len(bound_keys))
+        index[(order, tuple(levels[op] for op in OPERANDS))] = i
+    mirror = np.full(len(structs), -1, dtype=np.int64)
+    for (order, lv), i in index.items():
+        mirror[i] = index.get((tuple(_MIRROR.get(d, d) for d in order), lv), -1)
+    return _StructureTable(list(prefixes), pid, list(bound_keys), bid,
+                           np.array([len(o) for o, _ in structs], dtype=np.int64), mirror)
 
 
 def _structure_table(structs) -> _StructureTable:
     hit = _TABLES.get(id(structs))
     if hit is not None and hit[0] is structs:     # the structure lists are shared (lru_cache)
         return hit[1]
-    prefixes: dict[tuple, int] = {}
-    bound_keys: dict[tuple, int] = {}
-    pid = np.zeros((len(structs), len(OPERANDS)), dtype=np.int64)
-    bid = np.zeros(len(structs), dtype=np.int64)
-    for i, (order, levels) in enumerate(structs):
-        for o, op in enumerate(OPERANDS):
-            pid[i, o] = prefixes.setdefault((op, tuple(order[:levels[op]])), len(prefixes))
-        k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
-        bid[i] = bound_keys.setdefault((k, _input_bound_key(order, levels)), len(bound_keys))
-    table = _StructureTable(list(prefixes), pid, list(bound_keys), bid,
-                            np.array([len(o) for o, _ in structs], dtype=np.int64))
+    disk = _DISK_KEYS.get(id(structs))
+    fingerprint = _table_fingerprint()
+    if disk is not None and disk[0] is structs and fingerprint is not None:
+        # a list kept on disk has its table kept beside it (building it walks every structure)
+        from .diskcache import cached
+        table = cached("structure-table", (disk[1], fingerprint), lambda: _build_structure_table(structs))
+    else:
+        table = _build_structure_table(structs)
     if len(_TABLES) > 64:
         _TABLES.clear()
     _TABLES[id(structs)] = (structs, table)
     return table
 
 
+@functools.lru_cache(maxsize=1)
+def _table_fingerprint() -> str | None:
+    """A hash of the code the structure table follows from (None: source unavailable)."""
+    import hashlib
+    import inspect
+    try:
+        src = "".join(inspect.getsource(f) for f in (_build_structure_table, _StructureTable, reload_loops,
+                                                     _input_bound_key))
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256((src + repr(sorted(_MIRROR.items()))).encode()).hexdigest()
+
+
 _TABLES: dict[int, tuple[list, _StructureTable]] = {}
+_DISK_KEYS: dict[int, tuple[list, tuple]] = {}    # structure lists loaded from disk -> their cache key
 
 
-def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs, mirrored: set[int],
-                       min_buffers: _MinBuffers) -> list[tuple[int, int, int, np.ndarray]]:
+def _least_words(layer: Layer, cands: Mapping[str, np.ndarray], prefixes) -> np.ndarray:
+    """Words of each (operand, loops above its buffer) with every tile at its smallest candidate.
+
+    An operand's block is the product of its axes' largest sets; with the
+    smallest tiles, a dimension above the buffer gives its smallest candidate,
+    one below it the whole extent, and the input rows/columns the largest
+    window of the smallest output and filter tiles above the buffer.
+    """
+    from .vmodel import _SPATIAL, _axis_keys, layer_tables
+    tabs = layer_tables(layer)
+    small = {d: int(cands[d].min()) for d in DIMS if len(cands[d])}
+    out = np.empty(len(prefixes), dtype=np.int64)
+    for n, (op, above) in enumerate(prefixes):
+        pos = {d: j for j, d in enumerate(above)}
+        w = 1
+        for k in _axis_keys(op):
+            if k in _SPATIAL:
+                od, fd = _SPATIAL[k]
+                _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
+                w *= int(M[small[od] if od in pos else layer.dim_size(od),
+                           small[fd] if fd in pos else layer.dim_size(fd)])
+            else:
+                w *= small[k] if k in pos else layer.dim_size(k)
+        out[n] = w
+    return out
+
+
+def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs, mirrored: np.ndarray,
+                       cands: Mapping[str, np.ndarray]) -> list[tuple[int, int, int, np.ndarray]]:
     """(traffic bound, least buffer bytes, index, least buffer words per operand) of the structures
     whose least buffers fit, best bound first (then fewer loops, less buffer, enumeration order)."""
     if not structs:
         return []
     tab = _structure_table(structs)
-    least = np.array([min_buffers.of_prefix(op, above) for op, above in tab.prefixes], dtype=np.int64)
-    words, nbytes = least[tab.prefix_id, 0], least[tab.prefix_id, 1]      # structures x operands
+    key = (layer, cands.key if isinstance(cands, _Candidates) else None, id(tab))
+    least = _LEAST.get(key) if key[1] is not None else None
+    if least is None or least[0] is not tab:
+        least = (tab, _least_words(layer, cands, tab.prefixes))
+        if key[1] is not None:
+            if len(_LEAST) > 256:
+                _LEAST.clear()
+            _LEAST[key] = least
+    words = least[1][tab.prefix_id]                                 # structures x operands
+    bits = np.array([arch.buffer_bits(op) for op in OPERANDS], dtype=np.int64)
+    nbytes = -(-(words * bits) // 8) * arch.buffer_factor
     if arch.capacity is not None:
         ok = nbytes.sum(axis=1) <= arch.capacity
     elif arch.capacity_per_operand is not None:
         ok = (nbytes <= np.array(arch.capacity_per_operand)).all(axis=1)
     else:
         ok = np.ones(len(structs), dtype=bool)
-    if mirrored:
-        ok[list(mirrored)] = False
+    ok &= ~mirrored
     lb = np.array([_structure_bound(layer, arch, objective, k, ikey) for k, ikey in tab.bound_keys],
                   dtype=np.int64)[tab.bound_id]
     idx = np.nonzero(ok)[0]
     buf = nbytes.sum(axis=1)
     idx = idx[np.lexsort((idx, buf[idx], tab.loops[idx], lb[idx]))]     # last key first
     return [(int(lb[i]), int(buf[i]), int(i), words[i]) for i in idx]
+
+
+_LEAST: dict[tuple, tuple[_StructureTable, np.ndarray]] = {}
 
 
 def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, int],
@@ -1152,10 +1197,9 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped.
     all_structs = structures(layer, cons, cands)
     mirrored = _mirror_twins(layer, cons, all_structs)
-    min_buffers = _MinBuffers(layer, arch, cands)
     n_min, n_max = trip_range(layer, cands)
     # fewer loops first within a bound: cheap to search, and often where a good incumbent is
-    for lb, min_buf, i, least in _ranked_structures(layer, arch, objective, all_structs, mirrored, min_buffers):
+    for lb, min_buf, i, least in _ranked_structures(layer, arch, objective, all_structs, mirrored, cands):
         if best.key is not None and lb > best.key[0]:
             break
         if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
