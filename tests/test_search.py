@@ -109,6 +109,20 @@ def test_an_incumbent_that_does_not_fit_is_refused():
         optimize_layer(layer, Architecture(capacity=64), incumbent=big)
 
 
+@pytest.mark.parametrize("layer, cap", [
+    (Layer(K=3, C=2, OY=4, OX=1, FY=3, PY=1), 14),
+    (Layer(K=4, C=3, OY=3, OX=3, FY=2, FX=2), 11),
+    (Layer(K=2, C=4, OY=5, OX=1, FY=3, SY=2, PY=1), 9),
+])
+def test_word_sizes_that_are_not_whole_bytes_equal_brute_force(layer, cap):
+    """4-bit data and 12-bit partial sums: the solved tile is found by checking every candidate."""
+    arch = Architecture(capacity=cap, input_bits=4, weight_bits=4, psum_bits=12)
+    res = optimize_layer(layer, arch)
+    got = (res.traffic.total_bytes, res.traffic.total_buffer_bytes, res.schedule.n_tiles)
+    assert got == tuple(int(x) for x in brute_force(layer, arch))
+    assert arch.fits(res.traffic.buffer_words)
+
+
 def test_reads_objective_equals_brute_force():
     layer = Layer(K=4, C=2, OY=4, OX=1, FY=3, PY=1)
     arch = Architecture(capacity=40)

@@ -586,8 +586,9 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     evaluated = 0
     big = np.iinfo(np.int64).max
     tie = best.key is not None and lower_bound == best.key[0]
+    limit = best.key[1] if tie else None       # can at best tie the traffic: no larger buffer
     for idx, tiles, solved in _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands,
-                                             best, best.key[1] if tie else None):
+                                             best, limit):
         gshape = idx[0].shape if idx else (1,)
         if e_dim is None:
             per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
@@ -600,48 +601,50 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
             xshape = gshape + (len(e_cands),)
             bufx = np.broadcast_to(sum(per_op.values()), xshape)
             fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape)
-            if tie:
-                fit = fit & (bufx <= best.key[1])
+            if limit is not None:
+                fit = fit & (bufx <= limit)
+            # every point fits at e's smallest tile (`_pruned_points` checked it)
             hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
             b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
             b_lo = bufx[..., 0]
         else:
             hi_idx, b_lo, b_hi = solved
-        lin = np.zeros(gshape, dtype=np.int64)       # row-major grid position: the last tie-break
-        for gi, (_, arr) in enumerate(grid):
-            lin = lin * len(arr) + idx[gi]
         if e_dim is None:
-            v = evaluate_many(layer, order, levels, tiles, arch)
-            obj = np.broadcast_to(_objective(v, arch, objective), gshape)
-            chosen_tiles = tiles
+            obj = np.broadcast_to(_objective(evaluate_many(layer, order, levels, tiles, arch), arch, objective),
+                                  gshape)
         else:
             t_hi = e_cands[hi_idx]
-            v_hi = evaluate_many(layer, order, levels, {**tiles, e_dim: t_hi}, arch)
-            v_lo = evaluate_many(layer, order, levels, {**tiles, e_dim: e_cands[0]}, arch)
-            o_hi = np.broadcast_to(_objective(v_hi, arch, objective), gshape)
-            o_lo = np.broadcast_to(_objective(v_lo, arch, objective), gshape)
-            # same traffic at both ends: e does not matter -> the smaller buffer (ties: fewer tiles)
-            use_lo = (o_lo == o_hi) & (b_lo < b_hi)
-            obj = np.where(use_lo, o_lo, o_hi)
-            buf = np.where(use_lo, b_lo, b_hi)
-            chosen_tiles = dict(tiles)
-            chosen_tiles[e_dim] = np.where(use_lo, e_cands[0], t_hi)
+            obj = np.broadcast_to(_objective(evaluate_many(layer, order, levels, {**tiles, e_dim: t_hi}, arch),
+                                             arch, objective), gshape)
         omin = obj.min()
         evaluated += len(obj)
         if best.key is not None and omin > best.key[0]:
             continue
-        # least traffic, then least buffer, then fewest tiles, then first in the grid
-        sel = obj == omin
-        bsel = np.where(sel, buf, big)
-        sel &= bsel == bsel.min()
-        ntiles = np.ones(gshape, dtype=np.int64)
+        at = np.nonzero(obj == omin)[0]          # the (few) points of least traffic
+        chosen_tiles = {d: np.broadcast_to(t, gshape)[at] for d, t in tiles.items()}
+        if e_dim is None:
+            buf_at = buf[at]
+        else:
+            # the same traffic at e's smallest tile: e does not matter -> the smaller buffer
+            # (ties: fewer tiles, e's largest); traffic never falls below the largest tile's (rule 6)
+            o_lo = np.broadcast_to(_objective(evaluate_many(layer, order, levels,
+                                                            {**chosen_tiles, e_dim: e_cands[0]}, arch),
+                                              arch, objective), at.shape)
+            use_lo = (o_lo == omin) & (b_lo[at] < b_hi[at])
+            buf_at = np.where(use_lo, b_lo[at], b_hi[at])
+            chosen_tiles[e_dim] = np.where(use_lo, e_cands[0], t_hi[at])
+        # least buffer, then fewest tiles, then first in the grid (row-major position)
+        sel = buf_at == buf_at.min()
+        ntiles = np.ones(len(at), dtype=np.int64)
         for d in order:
             ntiles = ntiles * (-(-layer.dim_size(d) // chosen_tiles[d]))
-        nsel = np.where(sel, ntiles, big)
-        sel &= nsel == nsel.min()
+        sel &= ntiles == np.where(sel, ntiles, big).min()
+        lin = np.zeros(len(at), dtype=np.int64)
+        for gi, (_, arr) in enumerate(grid):
+            lin = lin * len(arr) + idx[gi][at]
         k = int(np.argmin(np.where(sel, lin, big)))
-        chosen = {d: int(np.broadcast_to(chosen_tiles[d], gshape)[k]) for d in order}
-        best.offer((int(omin), int(buf[k]), int(ntiles[k])), order, levels, chosen, (seq, int(lin[k])))
+        chosen = {d: int(chosen_tiles[d][k]) for d in order}
+        best.offer((int(omin), int(buf_at[k]), int(ntiles[k])), order, levels, chosen, (seq, int(lin[k])))
     return evaluated
 
 
