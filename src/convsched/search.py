@@ -498,7 +498,7 @@ def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str,
     need = _trip_products_needed(layer, arch, order, levels, smallest)
     r = {}
     for op in ("weight", "output"):
-        A = reload_loops(order, levels[op], op)
+        A = _reload_loops(tuple(order), levels[op], op)
         best_r = math.prod(n_min.get(d, 1) for d in A)
         for other, (B, c) in need.items():
             inter = [d for d in A if d in B]
@@ -725,7 +725,15 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
         else:
             steps.append([("add", i)])
             run = n
-    steps += [[("open", i)] for i in opened]
+    run = 0
+    for i in opened:
+        c = int(groups[i].counts.max())
+        if run and run * c <= 8:          # opening small groups together: one check for both
+            steps[-1].append(("open", i))
+            run *= c
+        else:
+            steps.append([("open", i)])
+            run = c
     open_at = {i: k for k, st in enumerate(steps) for kind, i in st if kind == "open"}
     k_inside = "K" in order[:levels["input"] - 1]      # some input loop inside K: block-size bound
     last = len(steps) - 1
@@ -841,7 +849,7 @@ def _point_bound(layer, arch, objective, order, levels, trips, input_words=None,
     r = {}
     for op in ("weight", "output"):
         r[op] = 1
-        for d in reload_loops(order, levels[op], op):
+        for d in _reload_loops(tuple(order), levels[op], op):
             r[op] = r[op] * trips[d]
     w = _bytes(layer.weight_words * r["weight"], arch.weight_bits)
     if objective == "reads":
@@ -1075,9 +1083,14 @@ def reload_loops(order: Sequence[str], level: int, op: str) -> list[str]:
     only repeats the resident block (rule 3 moves buffers past such loops,
     but fixed buffer levels need not be canonical).
     """
+    return list(_reload_loops(tuple(order), level, op))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _reload_loops(order: tuple[str, ...], level: int, op: str) -> tuple[str, ...]:
     above = order[:level]
     inner = max((j for j, d in enumerate(above) if d in RELEVANT[op]), default=0)
-    return [d for d in above[:inner] if d not in RELEVANT[op]]
+    return tuple(d for d in above[:inner] if d not in RELEVANT[op])
 
 
 def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
@@ -1095,7 +1108,12 @@ def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
 
 def _input_bound_key(order: Sequence[str], levels: Mapping[str, int]) -> tuple:
     """What `input_reads_bound` looks at in a structure, as a small hashable key."""
-    above = order[:levels["input"]]
+    return _input_key(tuple(order), levels["input"])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _input_key(order: tuple[str, ...], level: int) -> tuple:
+    above = order[:level]
     if "K" not in above:
         return ()
     pk = above.index("K")
