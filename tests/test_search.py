@@ -214,3 +214,44 @@ def test_pruning_bounds_never_exceed_a_fitting_schedule(case):
                                ) <= t.input.read
     if all(n >= 2 for n in trips.values()):
         assert S.structure_lower_bound(layer, arch, "bytes", order, levels) <= t.total_bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(structure_and_tiles(), st.booleans())
+def test_input_floor_is_exact_on_one_point_and_below_it_on_groups(case, solve_e):
+    """The interval model of the input's traffic equals the model on a single point and bounds
+    it from below when axes stand as trip-count groups, are not chosen yet, or e is solved."""
+    from convsched import search as S
+    sched, arch = case
+    layer, order, levels = sched.layer, sched.order, dict(sched.buffers)
+    exact = evaluate(sched, arch).input.read
+    above = set(order[:levels["input"]])
+    axes, done = [], set()
+    for d in order:                      # the search's grid axes, with every tile a candidate
+        if d in done:
+            continue
+        pair = next((p for p in (("OY", "FY"), ("OX", "FX")) if d in p), None)
+        dims = [x for x in pair if x in order and x in above] if pair and d in above else [d]
+        done.update(dims)
+        grid = np.meshgrid(*[np.arange(1, layer.dim_size(x)) for x in dims], indexing="ij")
+        axes.append((dims, np.stack([g.ravel() for g in grid], axis=1)))
+    e = next((a for a in axes if solve_e and len(a[0]) == 1 and a[0][0] in ("N", "G", "K", "C")), None)
+    grid = [a for a in axes if a is not e]
+    e_dim, e_cands = (e[0][0], e[1][:, 0]) if e else (None, None)
+    groups = [S._TripGroups.of(layer, dims, arr) for dims, arr in grid]
+    trips = {d: -(-layer.dim_size(d) // sched.tiles[d]) for d in order}
+    at = [int(np.nonzero((arr == [sched.tiles[d] for d in dims]).all(axis=1))[0][0]) for dims, arr in grid]
+    floor = S._InputFloor(layer, order, levels, groups, e_dim, e_cands)
+    t_e = sched.tiles[e_dim] if e_dim else None
+    one = floor.words(0, [np.array([i]) for i in at], {}, t_e, trips)
+    if e_dim is None:
+        assert int(np.asarray(one).reshape(-1)[0]) == exact
+    assert int(np.asarray(one).reshape(-1)[0]) <= exact
+    # each axis as the trip-count group holding the point (opened only at a later step)
+    grouped = [np.array([int(np.searchsorted(g.starts, int(np.nonzero(g.members == i)[0][0]), side="right") - 1)])
+               for g, i in zip(groups, at)]
+    as_groups = floor.words(0, grouped, {k: 1 for k in range(len(groups))}, t_e, trips)
+    assert int(np.asarray(as_groups).reshape(-1)[0]) <= exact
+    for k in range(len(groups) + 1):     # the first k axes chosen, the others not yet
+        part = floor.words(0, [np.array([i]) for i in at[:k]], {}, t_e, trips)
+        assert int(np.asarray(part).reshape(-1)[0]) <= exact

@@ -661,6 +661,17 @@ class _TripGroups:
     trips: np.ndarray      # the trips (the same for every member)
 
     @classmethod
+    def cached(cls, layer: Layer, dims: list[str], arr: np.ndarray) -> "_TripGroups":
+        """`of`, remembered: many structures share an axis's (prefiltered) candidates."""
+        key = (layer, tuple(dims), arr.shape, arr.tobytes())
+        hit = _GROUPS.get(key)
+        if hit is None:
+            if len(_GROUPS) > 4096:
+                _GROUPS.clear()
+            hit = _GROUPS[key] = cls.of(layer, dims, arr)
+        return hit
+
+    @classmethod
     def of(cls, layer: Layer, dims: list[str], arr: np.ndarray) -> "_TripGroups":
         sizes = np.array([layer.dim_size(d) for d in dims])
         trips = -(-sizes // arr)
@@ -678,6 +689,9 @@ class _TripGroups:
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         return cls(dims, arr, members, counts, starts, np.minimum.reduceat(arr[members], starts, axis=0),
                    np.maximum.reduceat(arr[members], starts, axis=0), trips[members[starts]])
+
+
+_GROUPS: dict[tuple, "_TripGroups"] = {}
 
 
 def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, best, limit_bytes):
@@ -704,7 +718,7 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
     if not grid:
         groups: list[_TripGroups] = []
     else:
-        groups = [_TripGroups.of(layer, dims, arr) for dims, arr in grid]
+        groups = [_TripGroups.cached(layer, dims, arr) for dims, arr in grid]
     lo = {d: int(arr[:, k].min()) for dims, arr in grid for k, d in enumerate(dims)}
     hi = {d: int(arr[:, k].max()) for dims, arr in grid for k, d in enumerate(dims)}
     if e_dim is not None:
@@ -737,6 +751,7 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
     open_at = {i: k for k, st in enumerate(steps) for kind, i in st if kind == "open"}
     k_inside = "K" in order[:levels["input"] - 1]      # some input loop inside K: block-size bound
     last = len(steps) - 1
+    in_floor = _InputFloor(layer, order, levels, groups, e_dim, e_cands)
 
     def tiles_of(step: int, pts: list[np.ndarray]) -> tuple[dict, dict, dict, dict]:
         """(smallest tiles, largest tiles, fewest trips, most trips) of each partial point."""
@@ -773,6 +788,12 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
             # the input block is at most its size at the largest tiles (and e's largest fitting)
             in_words = buffer_words_many(layer, order, levels, large)["input"] if k_inside else None
             ok = ok & (_point_bound(layer, arch, objective, order, levels, few, in_words, many) <= best.key[0])
+            if ok.any():
+                # then the input with its halos, where the cheaper bound left points
+                t_hi = large[e_dim] if e_dim is not None else None
+                floor = in_floor.words(step, pts, open_at, t_hi, few)
+                ok = ok & (_point_bound(layer, arch, objective, order, levels, few, in_words, many, floor)
+                           <= best.key[0])
         return np.broadcast_to(ok, shape), (solved, small)
 
     def grow(step: int, pts: list[np.ndarray], s: int, e: int) -> list[np.ndarray]:
@@ -831,21 +852,127 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
     yield from walk(0, [])
 
 
-def _point_bound(layer, arch, objective, order, levels, trips, input_words=None, ctx_trips=None):
+class _InputFloor:
+    """Input words every completion of a partial point reads, from the model with intervals.
+
+    The input's traffic is `first + sum_j mult_j * (prod_a F_ja - prod_a I_ja)`
+    (vmodel), every factor non-negative and each difference too (per axis a
+    block's first set is no smaller than its overlap). With each factor
+    known only to lie in an interval -- a group of spatial tile pairs: the
+    least and largest of its members' table entries; an axis not chosen yet:
+    over all its candidates; e: between its smallest tile and its largest
+    that fits -- each term is at least `mult_lo * max(0, prod F_lo - prod I_hi)`.
+    Unlike the compulsory-input bound this sees the halos small spatial tiles
+    read again.
+    """
+
+    def __init__(self, layer: Layer, order, levels, groups: list["_TripGroups"], e_dim, e_cands) -> None:
+        from .vmodel import _traffic_plan
+        self.layer = layer
+        self.first, self.steps = _traffic_plan(layer, tuple(order), tuple(levels[op] for op in OPERANDS))[0]
+        self.groups = groups
+        self.axis_of = {d: i for i, g in enumerate(groups) for d in g.dims}
+        self.e_dim, self.e_lo = e_dim, (int(e_cands[0]) if e_dim is not None else None)
+        self.table_values: dict[tuple, tuple] = {}
+
+    def _table_range(self, f: tuple, step: int, pts, open_at):
+        if f[2] not in self.axis_of:
+            # solved spatial e: below the input buffer, so the table is constant along it
+            v = f[1][self.e_lo]
+            return v, v
+        i = self.axis_of[f[2]]
+        g = self.groups[i]
+        key = (id(f[1]), f[2], f[3] if f[0] == "g2" else None)
+        hit = self.table_values.get(key)
+        if hit is None:
+            col = {d: g.arr[:, k] for k, d in enumerate(g.dims)}
+            v = f[1][col[f[2]], col[f[3]]] if f[0] == "g2" else f[1][col[f[2]]]
+            vm = v[g.members]
+            hit = (v, np.minimum.reduceat(vm, g.starts), np.maximum.reduceat(vm, g.starts),
+                   int(v.min()), int(v.max()))
+            self.table_values[key] = hit
+        v, g_min, g_max, v_min, v_max = hit
+        if i >= len(pts):
+            return v_min, v_max
+        if i not in open_at or open_at[i] <= step:
+            x = v[pts[i]]
+            return x, x
+        return g_min[pts[i]], g_max[pts[i]]
+
+    def _dim_range(self, d: str, pts, t_hi):
+        """Least and largest tile of a non-spatial dim over the completions."""
+        if d == self.e_dim:
+            return self.e_lo, t_hi
+        i = self.axis_of[d]
+        g = self.groups[i]
+        if i >= len(pts):
+            return int(g.arr[:, 0].min()), int(g.arr[:, 0].max())
+        t = g.arr[pts[i], 0]
+        return t, t
+
+    def words(self, step: int, pts, open_at, t_hi, fewest_trips):
+        size = self.layer._dim_sizes
+
+        seen: dict[int, tuple] = {}
+
+        def rng(f):
+            hit = seen.get(id(f))
+            if hit is None:
+                hit = seen[id(f)] = factor_range(f)
+            return hit
+
+        def factor_range(f):
+            if f[0] in ("g2", "g1"):
+                return self._table_range(f, step, pts, open_at)
+            t_lo, t_up = self._dim_range(f[1], pts, t_hi)
+            D = size[f[1]]
+            # every candidate has >= 2 trips: the first tile is the tile, overlaps are empty
+            if f[0] == "own":
+                return D - t_up, D - t_lo
+            if f[0] == "tile":
+                return t_lo, t_up
+            return 0, 0
+
+        def prod(const, factors, upper):
+            out = const
+            for f in factors:
+                out = out * rng(f)[1 if upper else 0]
+            return out
+
+        total = prod(*self.first, False)
+        mult = 1
+        for dim, reload, fc, ff, ic, iff in self.steps:
+            diff = prod(fc, ff, False)
+            if ic:
+                diff = np.maximum(diff - prod(ic, iff, True), 0)
+            if reload:
+                n = fewest_trips[dim]
+                total = total + mult * (n - 1) * diff
+                mult = mult * n
+            else:
+                total = total + mult * diff
+        return total
+
+
+def _point_bound(layer, arch, objective, order, levels, trips, input_words=None, ctx_trips=None,
+                 input_floor=None):
     """Per grid point: exact weight and output bytes from the trip counts (F1) plus the input bound.
 
     `input_words` (the input buffer's words at each point, or more) lets the
     input bound use the point's own block size and the trips of the loops
     outside K (`ctx_trips`, default `trips`; the bound falls as they grow,
-    so give the most trips a point may take).
+    so give the most trips a point may take). `input_floor`: input words
+    known to be read anyway (`_InputFloor`).
     """
     n_ctx = None
     if input_words is not None and "K" in order[:levels["input"]]:
         n_ctx = math.prod((ctx_trips or trips)[d] for d in order[:order.index("K")])
     else:
         input_words = None
-    x_bound = _bytes(input_reads_bound(layer, arch, order, levels, trips.get("K", 1), input_words, n_ctx),
-                     arch.input_bits)
+    x_words = input_reads_bound(layer, arch, order, levels, trips.get("K", 1), input_words, n_ctx)
+    if input_floor is not None:
+        x_words = np.maximum(x_words, input_floor)
+    x_bound = _bytes(x_words, arch.input_bits)
     r = {}
     for op in ("weight", "output"):
         r[op] = 1
