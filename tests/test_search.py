@@ -255,3 +255,19 @@ def test_input_floor_is_exact_on_one_point_and_below_it_on_groups(case, solve_e)
     for k in range(len(groups) + 1):     # the first k axes chosen, the others not yet
         part = floor.words(0, [np.array([i]) for i in at[:k]], {}, t_e, trips)
         assert int(np.asarray(part).reshape(-1)[0]) <= exact
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 600), st.integers(1, 9), st.integers(0, 2**32 - 1))
+def test_undominated_rows_match_the_all_pairs_check(n, m, seed):
+    """The front-based dominance filter keeps exactly the rows no other row is <= everywhere
+    (of equal rows, the first)."""
+    from convsched.search import _undominated
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 5, size=(n, m)) - rng.integers(0, 3, size=(n, 1))
+    want = np.ones(n, dtype=bool)
+    for b in range(n):
+        le = (X <= X[b]).all(axis=1)
+        lt = (X < X[b]).any(axis=1)
+        want[b] = not (le & (lt | (np.arange(n) < b))).any()
+    np.testing.assert_array_equal(_undominated(X), want)

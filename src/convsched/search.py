@@ -388,18 +388,27 @@ def _undominated(X: np.ndarray) -> np.ndarray:
     earlier rows of its block.
     """
     order = np.argsort(X.sum(axis=1), kind="stable")
+    cols = X.T.copy()                        # column-wise: one comparison pass per feature
     keep = np.zeros(len(X), dtype=bool)
-    front = X[:0]
+    front: list[int] = []
     for start in range(0, len(X), 256):
         idx = order[start:start + 256]
-        blk = X[idx]
-        beaten = (front[:, None, :] <= blk[None, :, :]).all(axis=2).any(axis=0)
-        le = (blk[:, None, :] <= blk[None, :, :]).all(axis=2)          # le[a, b]: a no worse than b
-        lt = (blk[:, None, :] < blk[None, :, :]).any(axis=2)
-        inner = le & (lt | np.tri(len(idx), k=-1, dtype=bool).T)      # a < b in block order: a earlier
+        beaten = np.zeros(len(idx), dtype=bool)
+        if front:
+            le = np.ones((len(front), len(idx)), dtype=bool)      # le[a, b]: front row a no worse than b
+            for c in cols:
+                le &= c[front][:, None] <= c[idx][None, :]
+            beaten = le.any(axis=0)
+        le = np.ones((len(idx), len(idx)), dtype=bool)
+        lt = np.zeros_like(le)
+        for c in cols:
+            a, b = c[idx][:, None], c[idx][None, :]
+            le &= a <= b
+            lt |= a < b
+        inner = le & (lt | np.tri(len(idx), k=-1, dtype=bool).T)      # equal rows: the earlier one wins
         beaten |= inner.any(axis=0)
         keep[idx[~beaten]] = True
-        front = np.concatenate([front, blk[~beaten]])
+        front.extend(idx[~beaten].tolist())
     return keep
 
 
