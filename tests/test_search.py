@@ -271,3 +271,21 @@ def test_undominated_rows_match_the_all_pairs_check(n, m, seed):
         lt = (X < X[b]).any(axis=1)
         want[b] = not (le & (lt | (np.arange(n) < b))).any()
     np.testing.assert_array_equal(_undominated(X), want)
+
+
+@settings(max_examples=30, deadline=None)
+@given(structure_and_tiles())
+def test_trip_bounds_of_all_structures_equal_the_one_by_one_bound(case):
+    """The vectorised capacity/trips bound of the ranking equals `trips_lower_bound` per structure."""
+    from convsched import search as S
+    sched, arch = case
+    layer = sched.layer
+    cons = Constraints()
+    cands = S._Candidates({d: S.tile_candidates(layer, d, cons) for d in DIMS})
+    structs = S.structures(layer, cons, cands)
+    ranked = S._ranked_structures(layer, arch, "bytes", structs, np.zeros(len(structs), dtype=bool), cands)
+    n_min, n_max = S.trip_range(layer, cands)
+    for _, _, i, least, tlb in ranked[:400]:
+        order, levels = structs[i]
+        need = dict(zip(OPERANDS, map(int, least)))
+        assert tlb == S.trips_lower_bound(layer, arch, "bytes", order, levels, n_min, n_max, need)

@@ -883,6 +883,7 @@ class _InputFloor:
         self.axis_of = {d: i for i, g in enumerate(groups) for d in g.dims}
         self.e_dim, self.e_lo = e_dim, (int(e_cands[0]) if e_dim is not None else None)
         self.table_values: dict[tuple, tuple] = {}
+        self.extent = [(int(g.arr[:, 0].min()), int(g.arr[:, 0].max())) for g in groups]
 
     def _table_range(self, f: tuple, step: int, pts, open_at):
         if f[2] not in self.axis_of:
@@ -915,7 +916,7 @@ class _InputFloor:
         i = self.axis_of[d]
         g = self.groups[i]
         if i >= len(pts):
-            return int(g.arr[:, 0].min()), int(g.arr[:, 0].max())
+            return self.extent[i]
         t = g.arr[pts[i], 0]
         return t, t
 
@@ -1084,6 +1085,8 @@ class _StructureTable:
     bound_id: np.ndarray
     loops: np.ndarray
     mirror: np.ndarray
+    reload_mask: np.ndarray     # [i, o, d]: loop d multiplies weight (o=0) / output (o=1) traffic (F1)
+    index_mask: np.ndarray      # [i, o, d]: loop d is above that buffer and indexes the operand
 
 
 def _build_structure_table(structs) -> _StructureTable:
@@ -1091,6 +1094,8 @@ def _build_structure_table(structs) -> _StructureTable:
     bound_keys: dict[tuple, int] = {}
     pid = np.zeros((len(structs), len(OPERANDS)), dtype=np.int64)
     bid = np.zeros(len(structs), dtype=np.int64)
+    reload_mask = np.zeros((len(structs), 2, len(DIMS)), dtype=bool)
+    index_mask = np.zeros_like(reload_mask)
     index = {}
     for i, (order, levels) in enumerate(structs):
         for o, op in enumerate(OPERANDS):
@@ -1098,11 +1103,56 @@ def _build_structure_table(structs) -> _StructureTable:
         k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
         bid[i] = bound_keys.setdefault((k, _input_bound_key(order, levels)), len(bound_keys))
         index[(order, tuple(levels[op] for op in OPERANDS))] = i
+        for o, op in enumerate(("weight", "output")):
+            for d in reload_loops(order, levels[op], op):
+                reload_mask[i, o, _DIM_INDEX[d]] = True
+            for d in order[:levels[op]]:
+                if d in RELEVANT[op]:
+                    index_mask[i, o, _DIM_INDEX[d]] = True
     mirror = np.full(len(structs), -1, dtype=np.int64)
     for (order, lv), i in index.items():
         mirror[i] = index.get((tuple(_MIRROR.get(d, d) for d in order), lv), -1)
     return _StructureTable(list(prefixes), pid, list(bound_keys), bid,
-                           np.array([len(o) for o, _ in structs], dtype=np.int64), mirror)
+                           np.array([len(o) for o, _ in structs], dtype=np.int64), mirror,
+                           reload_mask, index_mask)
+
+
+_DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
+
+
+def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _StructureTable, nbytes: np.ndarray,
+                  n_min: Mapping[str, int], n_max: Mapping[str, int]) -> np.ndarray:
+    """`trips_lower_bound` of every structure of a table at once (least buffers `nbytes`)."""
+    lo = np.array([n_min.get(d, 1) for d in DIMS], dtype=np.int64)
+    hi = np.array([n_max.get(d, 1) for d in DIMS], dtype=np.int64)
+    prod = lambda mask, v: np.where(mask, v, 1).prod(axis=-1)
+    full = _full_buffer_words(layer)
+    need = []
+    for o, op in enumerate(("weight", "output")):
+        if arch.capacity is not None:
+            room_bytes = arch.capacity - (nbytes.sum(axis=1) - nbytes[:, OPERANDS.index(op)])
+        elif arch.capacity_per_operand is not None:
+            room_bytes = np.full(len(nbytes), arch.capacity_per_operand[OPERANDS.index(op)])
+        else:
+            continue
+        room = (room_bytes // arch.buffer_factor) * 8 // arch.buffer_bits(op)
+        need.append((tab.index_mask[:, o], -(-full[op] // np.maximum(room, 1)), room >= 1))
+    r = []
+    for o in range(2):
+        A = tab.reload_mask[:, o]
+        best = prod(A, lo)
+        for B, c, valid in need:
+            inter = A & B
+            forced = np.maximum(prod(inter, lo), -(-c // prod(B & ~A, hi)))
+            best = np.where(inter.any(axis=1) & valid, np.maximum(best, forced * prod(A & ~B, lo)), best)
+        r.append(best)
+    w = _bytes(layer.weight_words * r[0], arch.weight_bits)
+    x = np.array([_bytes(_input_bound(layer, arch, ikey, n_min.get("K", 1)), arch.input_bits)
+                  for _, ikey in tab.bound_keys], dtype=np.int64)[tab.bound_id]
+    if objective == "reads":
+        return w + x
+    O = layer.output_words
+    return w + x + 2 * _bytes(O * r[1] - O, arch.psum_bits) + _bytes(O, arch.output_bits)
 
 
 def _structure_table(structs) -> _StructureTable:
@@ -1168,9 +1218,10 @@ def _least_words(layer: Layer, cands: Mapping[str, np.ndarray], prefixes) -> np.
 
 
 def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs, mirrored: np.ndarray,
-                       cands: Mapping[str, np.ndarray]) -> list[tuple[int, int, int, np.ndarray]]:
-    """(traffic bound, least buffer bytes, index, least buffer words per operand) of the structures
-    whose least buffers fit, best bound first (then fewer loops, less buffer, enumeration order)."""
+                       cands: Mapping[str, np.ndarray]) -> list[tuple[int, int, int, np.ndarray, int]]:
+    """(traffic bound, least buffer bytes, index, least buffer words per operand, bound with the
+    capacity's trips) of the structures whose least buffers fit, best bound first (then fewer
+    loops, less buffer, enumeration order)."""
     if not structs:
         return []
     tab = _structure_table(structs)
@@ -1197,7 +1248,9 @@ def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs
     idx = np.nonzero(ok)[0]
     buf = nbytes.sum(axis=1)
     idx = idx[np.lexsort((idx, buf[idx], tab.loops[idx], lb[idx]))]     # last key first
-    return [(int(lb[i]), int(buf[i]), int(i), words[i]) for i in idx]
+    n_min, n_max = trip_range(layer, cands)
+    tlb = _trips_bounds(layer, arch, objective, tab, nbytes, n_min, n_max)
+    return [(int(lb[i]), int(buf[i]), int(i), words[i], int(tlb[i])) for i in idx]
 
 
 _LEAST: dict[tuple, tuple[_StructureTable, np.ndarray]] = {}
@@ -1354,18 +1407,17 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped.
     all_structs = structures(layer, cons, cands)
     mirrored = _mirror_twins(layer, cons, all_structs)
-    n_min, n_max = trip_range(layer, cands)
     # fewer loops first within a bound: cheap to search, and often where a good incumbent is
-    for lb, min_buf, i, least in _ranked_structures(layer, arch, objective, all_structs, mirrored, cands):
+    for lb, min_buf, i, least, trips_lb in _ranked_structures(layer, arch, objective, all_structs, mirrored,
+                                                              cands):
         if best.key is not None and lb > best.key[0]:
             break
         if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
             continue   # can at best tie the traffic, with a larger buffer
         order, levels = all_structs[i]
         need = dict(zip(OPERANDS, map(int, least)))
-        if best.key is not None and trips_lower_bound(layer, arch, objective, order, levels,
-                                                      n_min, n_max, need) > best.key[0]:
-            continue   # the capacity forces more trips than the best schedule can afford
+        if best.key is not None and trips_lb > best.key[0]:
+            continue   # the capacity forces more trips than the best schedule can afford (trips_lower_bound)
         n_struct += 1
         n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb, need, n_struct)
     if best.schedule is None and best.seeded:
