@@ -14,7 +14,7 @@ from convsched.model import evaluate
 from convsched.schedule import Schedule
 from convsched.search import Constraints, optimize_layer
 from convsched.simulate import simulate
-from convsched.vmodel import evaluate_many
+from convsched.vmodel import buffer_bytes_many, evaluate_many
 
 
 def brute_force(layer: Layer, arch: Architecture, objective: str = "bytes"):
@@ -32,7 +32,13 @@ def brute_force(layer: Layer, arch: Architecture, objective: str = "bytes"):
                 levels = dict(zip(OPERANDS, lv))
                 v = evaluate_many(layer, order, levels, tiles, arch)
                 shape = ntiles.shape
-                fits = np.broadcast_to(v.buffer_bytes <= arch.capacity, shape)
+                if arch.capacity is not None:
+                    fits = np.broadcast_to(v.buffer_bytes <= arch.capacity, shape)
+                else:                  # one capacity per operand
+                    per = buffer_bytes_many(v.buffer_words, arch)
+                    fits = np.ones(shape, dtype=bool)
+                    for op, cap in zip(OPERANDS, arch.capacity_per_operand):
+                        fits = fits & np.broadcast_to(per[op] <= cap, shape)
                 if not fits.any():
                     continue
                 obj = v.total_bytes if objective == "bytes" else v.input_read * arch.input_bits // 8 + v.weight_read * arch.weight_bits // 8
@@ -120,6 +126,23 @@ def test_word_sizes_that_are_not_whole_bytes_equal_brute_force(layer, cap):
     res = optimize_layer(layer, arch)
     got = (res.traffic.total_bytes, res.traffic.total_buffer_bytes, res.schedule.n_tiles)
     assert got == tuple(int(x) for x in brute_force(layer, arch))
+    assert arch.fits(res.traffic.buffer_words)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_case(), st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(4, 48)))
+def test_capacity_per_operand_equals_brute_force(case, caps):
+    """One capacity per operand (input, weight, output bytes) instead of a shared one."""
+    layer, _ = case
+    arch = Architecture(capacity_per_operand=caps)
+    expected = brute_force(layer, arch)
+    if expected is None:
+        with pytest.raises(ConvschedError):
+            optimize_layer(layer, arch)
+        return
+    res = optimize_layer(layer, arch)
+    assert (res.traffic.total_bytes, res.traffic.total_buffer_bytes, res.schedule.n_tiles) == \
+        tuple(int(x) for x in expected)
     assert arch.fits(res.traffic.buffer_words)
 
 

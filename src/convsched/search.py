@@ -1011,30 +1011,29 @@ def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, 
     if any(arch.buffer_bits(op) % 8 for op in OPERANDS):
         return None
     w1 = buffer_words_many(layer, order, levels, {**tiles, e_dim: np.int64(1)})
-    per = {op: np.broadcast_to(w1[op] * (arch.buffer_bits(op) // 8 * arch.buffer_factor), gshape)
-           for op in OPERANDS}
-    A = sum((per[op] for op in OPERANDS if op not in tiled), np.zeros(gshape, dtype=np.int64))
-    B = sum((per[op] for op in tiled), np.zeros(gshape, dtype=np.int64))
+    per = {op: w1[op] * (arch.buffer_bits(op) // 8 * arch.buffer_factor) for op in OPERANDS}
+    A = np.broadcast_to(sum((per[op] for op in OPERANDS if op not in tiled), np.int64(0)), gshape)
+    B = np.broadcast_to(sum((per[op] for op in tiled), np.int64(0)), gshape)
     big = np.int64(1) << 62
-    t_max = np.full(gshape, big, dtype=np.int64)
-    ok = np.ones(gshape, dtype=bool)
-
-    def cap_total(cap):
-        nonlocal t_max, ok
-        ok = ok & (A <= cap)
-        with np.errstate(divide="ignore"):
-            t_max = np.minimum(t_max, np.where(B > 0, (cap - A) // np.maximum(B, 1), big))
-
-    if arch.capacity is not None:
-        cap_total(arch.capacity)
-    elif arch.capacity_per_operand is not None:
+    caps = [c for c in (arch.capacity, limit_bytes) if c is not None]
+    if arch.capacity is None and arch.capacity_per_operand is not None:
+        t_max = np.full(gshape, big, dtype=np.int64)
+        ok = np.ones(gshape, dtype=bool)
         for op, cap in zip(OPERANDS, arch.capacity_per_operand):
             if op in tiled:
-                t_max = np.minimum(t_max, cap // np.maximum(per[op], 1))
+                t_max = np.minimum(t_max, cap // np.maximum(np.broadcast_to(per[op], gshape), 1))
             else:
-                ok = ok & (per[op] <= cap)
-    if limit_bytes is not None:
-        cap_total(limit_bytes)
+                ok = ok & (np.broadcast_to(per[op], gshape) <= cap)
+        if limit_bytes is not None:      # the total as well
+            ok = ok & (A <= limit_bytes)
+            t_max = np.minimum(t_max, np.where(B > 0, (limit_bytes - A) // np.maximum(B, 1), big))
+    elif caps:
+        cap = min(caps)                  # every bound on the total: the tightest
+        ok = A <= cap
+        t_max = np.where(B > 0, (cap - A) // np.maximum(B, 1), big) if tiled else np.full(gshape, big)
+    else:
+        ok = np.ones(gshape, dtype=bool)
+        t_max = np.full(gshape, big, dtype=np.int64)
     hi_idx = np.searchsorted(e_cands, t_max, side="right") - 1
     mask = ok & (hi_idx >= 0)
     hi_idx = np.maximum(hi_idx, 0)
