@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .arch import OPERANDS, Architecture, bits_to_bytes
+from .arch import OPERANDS, Architecture
 from .errors import ConvschedError
 from .layer import DIMS, Layer
 from .model import RELEVANT, Traffic, evaluate
@@ -228,6 +228,8 @@ def _structures(tileable: tuple[str, ...], must: frozenset[str], orders, buffers
     from .diskcache import cached
     key = (tileable, tuple(sorted(must)), buffers, fingerprint)
     structs = cached("structures", key, compute)
+    if len(_DISK_KEYS) > 64:
+        _DISK_KEYS.clear()       # only a cache hint for `_structure_table`
     _DISK_KEYS[id(structs)] = (structs, key)
     return structs
 
@@ -563,14 +565,17 @@ def _full_buffer_words(layer: Layer) -> dict[str, int]:
 
 def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int,
                       smallest: Mapping[str, int], seq: int = 0) -> int:
-    """Find the best feasible tiles of one structure and offer them to `best`.
+    """Find the best feasible tiles of one structure and offer them to `best` (`seq`: its rank).
 
     Grid axes are the non-spatial dims and the input axes' (output, filter)
-    tile pairs. One non-spatial dim `e` is solved, not enumerated (rule 6 of
-    docs/optimizer.md): with the other tiles fixed, the traffic is affine and
-    non-decreasing in e's trip count while buffers grow with e's tile, so the
-    best e is either its largest tile that fits (when the traffic depends on
-    it) or its smallest (when it does not) -- two evaluations, not one per tile.
+    tile pairs; the points that may fit and win are built axis by axis
+    (`_pruned_points`). One non-spatial dim `e` is solved, not enumerated
+    (rule 6 of docs/optimizer.md): with the other tiles fixed, the traffic is
+    affine and non-decreasing in e's trip count while buffers grow with e's
+    tile, so the best e is either its largest tile that fits (when the
+    traffic depends on it) or its smallest (when it does not). The traffic
+    is the one at the largest fitting tile either way; the smallest tile is
+    evaluated only at the points of least traffic, to choose the buffer.
     """
     from .vmodel import buffer_bytes_many, buffer_words_many
     groups = _groups(layer, order, levels, cands) if order else []
