@@ -1,0 +1,293 @@
+"""The structures the optimizer searches: loop orders with buffer levels, and what ranks them.
+
+A structure is a loop order (outermost first) of the dimensions that are
+tiled, with a buffer level per operand. Only canonical ones are enumerated
+(rules 1-3 and 7 of docs/optimizer.md: loops with one trip dropped, buffers
+right below a loop their operand depends on, orders that another structure
+matches or beats skipped). Lists with six or more loops are kept on disk.
+
+For the ranking, each list also has a table of what the bounds look at in
+every structure (the loops above each buffer, the loops that reload weight
+and output, the input-bound key, the mirror image), kept beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .arch import OPERANDS
+from .layer import DIMS, Layer
+from .model import RELEVANT
+
+if TYPE_CHECKING:
+    from .search import Constraints
+
+
+SPATIAL_DIMS = frozenset({"OY", "OX", "FY", "FX"})
+
+
+def _must_tile(layer: Layer, dim: str, cons: Constraints) -> bool:
+    """True when the bounds exclude the untiled (full) tile."""
+    return cons.tile_max.get(dim, layer.dim_size(dim)) < layer.dim_size(dim)
+
+
+def _canonical_levels(order: Sequence[str]) -> Iterator[dict[str, int]]:
+    L = len(order)
+    choices = []
+    for op in OPERANDS:
+        choices.append([0] + [j + 1 for j, d in enumerate(order) if d in RELEVANT[op]])
+    for levels in itertools.product(*choices):
+        if L == 0 or max(levels) == L:
+            yield dict(zip(OPERANDS, levels))
+
+
+_RANK = {d: i for i, d in enumerate(DIMS)}
+
+
+_NGC = frozenset({"N", "G", "C"})
+
+
+def is_canonical(order: Sequence[str], levels: Mapping[str, int]) -> bool:
+    """False for an (order, levels) that another enumerated structure provably matches or beats.
+
+    Segments are the runs of loops between consecutive buffer levels. With
+    buffers canonical (rule 3), the weight and output traffic depend only on
+    which loops lie above their buffers, never on the order inside a segment;
+    only the input's halo reuse depends on order. Hence (docs/optimizer.md):
+    a. adjacent N/G/C loops in one segment above the input buffer commute for
+       every operand -> sorted;
+    b. a spatial loop directly followed by an N/G/C loop in one segment above
+       the input buffer is never better than the swapped pair (the inner
+       spatial loop gains the sliding-window overlap; nothing else changes);
+    c. a segment below the input buffer is seen by weight/output only, so its
+       order is free: keep one representative (sorted, ending with the first
+       dimension relevant to the buffer right below it);
+    d. a loop in the deepest segment that the deepest operand does not depend
+       on only repeats that operand's block sequence -> it is dropped.
+    """
+    L = len(order)
+    if L == 0:
+        return True
+    cuts = sorted(set(levels.values()) | {0, L})
+    in_level = levels["input"]
+    for a, b in zip(cuts, cuts[1:]):
+        seg = order[a:b]
+        below = [op for op in OPERANDS if levels[op] == b]
+        if b <= in_level:                                      # segments the input sees
+            for x, y in zip(seg, seg[1:]):
+                if x in _NGC and y in _NGC and _RANK[x] > _RANK[y]:
+                    return False                               # rule a
+                if x in SPATIAL_DIMS and y in _NGC:
+                    return False                               # rule b
+        if b == L:                                             # rule d
+            if any(d not in RELEVANT[op] for op in below for d in seg):
+                return False
+        if a >= in_level:                                      # rule c
+            ok_last = [d for d in seg if all(d in RELEVANT[op] for op in below)]
+            if not ok_last:
+                return False
+            last = min(ok_last, key=_RANK.__getitem__)
+            rest = [d for d in seg if d != last]
+            if seg[-1] != last or list(seg[:-1]) != sorted(rest, key=_RANK.__getitem__):
+                return False
+    return True
+
+
+def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray]) -> list[tuple[tuple[str, ...], dict[str, int]]]:
+    """All canonical (order, buffer levels) pairs; they depend only on which dims can be tiled."""
+    tileable = tuple(d for d in DIMS if len(cands[d]))
+    must = frozenset(d for d in DIMS if _must_tile(layer, d, cons))
+    orders = None if cons.orders is None else tuple(cons.orders)
+    buffers = None if cons.buffers is None else tuple(sorted(cons.buffers.items()))
+    return _structures(tileable, must, orders, buffers)
+
+
+@functools.lru_cache(maxsize=64)
+def _structures(tileable: tuple[str, ...], must: frozenset[str], orders, buffers
+                ) -> list[tuple[tuple[str, ...], dict[str, int]]]:
+    cons_buffers = dict(buffers) if buffers is not None else None
+    def compute():
+        return list(_enumerate_structures(tileable, must, orders, cons_buffers))
+    if orders is not None or len(tileable) < 6:
+        return compute()          # fast enough to enumerate every time
+    # Six or more free loops take 0.2 s (seven: 3 s) per process: keep the list on disk,
+    # keyed by the enumeration's own source so a change of the rules never reads a stale list.
+    fingerprint = _enumeration_fingerprint()
+    if fingerprint is None:
+        return compute()
+    from .diskcache import cached
+    key = (tileable, tuple(sorted(must)), buffers, fingerprint)
+    structs = cached("structures", key, compute)
+    if len(_DISK_KEYS) > 64:
+        _DISK_KEYS.clear()       # only a cache hint for `_structure_table`
+    _DISK_KEYS[id(structs)] = (structs, key)
+    return structs
+
+
+@functools.lru_cache(maxsize=1)
+def _enumeration_fingerprint() -> str | None:
+    """A hash of the code and tables the structure list follows from (None: source unavailable)."""
+    import hashlib
+    import inspect
+    try:
+        src = "".join(inspect.getsource(f) for f in (_enumerate_structures, _canonical_levels, is_canonical))
+    except (OSError, TypeError):
+        return None
+    src += repr((DIMS, sorted((k, sorted(v)) for k, v in RELEVANT.items()), sorted(SPATIAL_DIMS), sorted(_NGC)))
+    return hashlib.sha256(src.encode()).hexdigest()
+
+
+def _enumerate_structures(tileable, must, orders, fixed_buffers) -> Iterator[tuple[tuple[str, ...], dict[str, int]]]:
+    if orders is None:
+        for k in range(len(tileable) + 1):
+            for order in itertools.permutations(tileable, k):
+                if not must <= set(order):
+                    continue
+                yield from ((order, lv) for lv in _canonical_levels(order) if is_canonical(order, lv))
+        return
+    seen = set()
+    for template in orders:
+        keep_ok = [d for d in template if d in tileable]
+        for k in range(len(keep_ok) + 1):
+            for sub in itertools.combinations(keep_ok, k):
+                if not must <= set(sub):
+                    continue
+                if fixed_buffers is not None:
+                    lv = {op: sum(1 for d in template[:b] if d in sub) for op, b in fixed_buffers.items()}
+                    key = (sub, tuple(sorted(lv.items())))
+                    if key not in seen:
+                        seen.add(key)
+                        yield sub, lv
+                else:
+                    for lv in _canonical_levels(sub):
+                        key = (sub, tuple(sorted(lv.items())))
+                        if key not in seen:
+                            seen.add(key)
+                            yield sub, lv
+
+
+_MIRROR = {"OY": "OX", "OX": "OY", "FY": "FX", "FX": "FY"}
+
+
+@dataclass(frozen=True)
+class _StructureTable:
+    """What the ranking needs of every structure of a list, as arrays (pure functions of (order, levels)).
+
+    prefix_id[i, o]: the loops above operand o's buffer, as an index into `prefixes`;
+    bound_id[i]: (reload-loop counts of weight and output, input-bound key) as an index into `bound_keys`;
+    mirror[i]: the index of the structure with rows and columns swapped (-1: not in the list).
+    """
+
+    prefixes: list[tuple[str, tuple[str, ...]]]
+    prefix_id: np.ndarray
+    bound_keys: list[tuple]
+    bound_id: np.ndarray
+    loops: np.ndarray
+    mirror: np.ndarray
+    reload_mask: np.ndarray     # [i, o, d]: loop d multiplies weight (o=0) / output (o=1) traffic (F1)
+    index_mask: np.ndarray      # [i, o, d]: loop d is above that buffer and indexes the operand
+
+
+def _build_structure_table(structs) -> _StructureTable:
+    prefixes: dict[tuple, int] = {}
+    bound_keys: dict[tuple, int] = {}
+    pid = np.zeros((len(structs), len(OPERANDS)), dtype=np.int64)
+    bid = np.zeros(len(structs), dtype=np.int64)
+    reload_mask = np.zeros((len(structs), 2, len(DIMS)), dtype=bool)
+    index_mask = np.zeros_like(reload_mask)
+    index = {}
+    for i, (order, levels) in enumerate(structs):
+        for o, op in enumerate(OPERANDS):
+            pid[i, o] = prefixes.setdefault((op, tuple(order[:levels[op]])), len(prefixes))
+        k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
+        bid[i] = bound_keys.setdefault((k, _input_bound_key(order, levels)), len(bound_keys))
+        index[(order, tuple(levels[op] for op in OPERANDS))] = i
+        for o, op in enumerate(("weight", "output")):
+            for d in reload_loops(order, levels[op], op):
+                reload_mask[i, o, _DIM_INDEX[d]] = True
+            for d in order[:levels[op]]:
+                if d in RELEVANT[op]:
+                    index_mask[i, o, _DIM_INDEX[d]] = True
+    mirror = np.full(len(structs), -1, dtype=np.int64)
+    for (order, lv), i in index.items():
+        mirror[i] = index.get((tuple(_MIRROR.get(d, d) for d in order), lv), -1)
+    return _StructureTable(list(prefixes), pid, list(bound_keys), bid,
+                           np.array([len(o) for o, _ in structs], dtype=np.int64), mirror,
+                           reload_mask, index_mask)
+
+
+_DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
+
+
+def _structure_table(structs) -> _StructureTable:
+    hit = _TABLES.get(id(structs))
+    if hit is not None and hit[0] is structs:     # the structure lists are shared (lru_cache)
+        return hit[1]
+    disk = _DISK_KEYS.get(id(structs))
+    fingerprint = _table_fingerprint()
+    if disk is not None and disk[0] is structs and fingerprint is not None:
+        # a list kept on disk has its table kept beside it (building it walks every structure)
+        from .diskcache import cached
+        table = cached("structure-table", (disk[1], fingerprint), lambda: _build_structure_table(structs))
+    else:
+        table = _build_structure_table(structs)
+    if len(_TABLES) > 64:
+        _TABLES.clear()
+    _TABLES[id(structs)] = (structs, table)
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def _table_fingerprint() -> str | None:
+    """A hash of the code the structure table follows from (None: source unavailable)."""
+    import hashlib
+    import inspect
+    try:
+        src = "".join(inspect.getsource(f) for f in (_build_structure_table, _StructureTable, reload_loops,
+                                                     _input_bound_key))
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256((src + repr(sorted(_MIRROR.items()))).encode()).hexdigest()
+
+
+_TABLES: dict[int, tuple[list, _StructureTable]] = {}
+
+
+_DISK_KEYS: dict[int, tuple[list, tuple]] = {}    # structure lists loaded from disk -> their cache key
+
+
+def reload_loops(order: Sequence[str], level: int, op: str) -> list[str]:
+    """The loops whose trips multiply a weight or output buffer's traffic (F1).
+
+    Those above the buffer that the operand does not depend on and that lie
+    outside its innermost loop it does depend on: a loop inside that one
+    only repeats the resident block (rule 3 moves buffers past such loops,
+    but fixed buffer levels need not be canonical).
+    """
+    return list(_reload_loops(tuple(order), level, op))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _reload_loops(order: tuple[str, ...], level: int, op: str) -> tuple[str, ...]:
+    above = order[:level]
+    inner = max((j for j, d in enumerate(above) if d in RELEVANT[op]), default=0)
+    return tuple(d for d in above[:inner] if d not in RELEVANT[op])
+
+
+def _input_bound_key(order: Sequence[str], levels: Mapping[str, int]) -> tuple:
+    """What `input_reads_bound` looks at in a structure, as a small hashable key."""
+    return _input_key(tuple(order), levels["input"])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _input_key(order: tuple[str, ...], level: int) -> tuple:
+    above = order[:level]
+    if "K" not in above:
+        return ()
+    pk = above.index("K")
+    return (pk == 0, pk == len(above) - 1, any(d in _NGC for d in above[pk + 1:]))
