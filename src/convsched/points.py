@@ -78,8 +78,10 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
     into their members. A partial point is dropped when it cannot fit even
     with the axes not yet chosen at their smallest tiles, or when its traffic
     bound (`_point_bound`) exceeds the best found even with them at their
-    fewest trips and largest blocks. e is solved at every step: its largest
-    tile that fits beside the others' smallest bounds its trips from below.
+    fewest trips and largest blocks -- where that leaves points, with the
+    input's traffic from the model on intervals (`_InputFloor`). e is solved
+    at every step: its largest tile that fits beside the others' smallest
+    bounds its trips from below.
 
     At most MAX_GRID points are built at a time. The last step's points are
     complete; with them come e's largest fitting candidate index and the
