@@ -305,10 +305,44 @@ def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, 
     return mask, hi_idx, A + B * e_cands[0], A + B * e_cands[hi_idx]
 
 
+def fewest_fitting_trips(layer: Layer, arch: Architecture, tab: _StructureTable, words: np.ndarray,
+                         cands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per structure and dimension, the fewest trips a fitting schedule can have (structures x DIMS).
+
+    For N, G, K and C: with every other tile at its smallest candidate (least
+    buffers `words`, per operand) the buffers are `A + B * t` in the
+    dimension's tile t (each buffer holds t, the whole extent, or nothing of
+    it), so no fitting schedule has a larger tile than the largest candidate
+    with `A + B * t <= capacity` (F3). Other dimensions: their largest
+    candidate. Needs one shared capacity and whole-byte words, else gives the
+    largest candidates' trips for all.
+    """
+    size = layer._dim_sizes
+    out = np.tile(np.array([-(-size[d] // int(cands[d].max())) if len(cands[d]) else 1 for d in DIMS],
+                           dtype=np.int64), (len(words), 1))
+    if arch.capacity is None or any(arch.buffer_bits(op) % 8 for op in OPERANDS):
+        return out
+    per = words * np.array([arch.buffer_bits(op) // 8 * arch.buffer_factor for op in OPERANDS], dtype=np.int64)
+    for d in ("N", "G", "K", "C"):
+        c = np.sort(cands[d])
+        if len(c) == 0:
+            continue
+        j = DIMS.index(d)
+        scaled = tab.above_mask[:, :, j] & np.array([d in RELEVANT[op] for op in OPERANDS])
+        A = np.where(scaled, 0, per).sum(axis=1)
+        B = np.where(scaled, per // int(c[0]), 0).sum(axis=1)      # those buffers hold c[0] of d now
+        t_max = np.where(B > 0, (arch.capacity - A) // np.maximum(B, 1), int(c[-1]))
+        at = np.clip(np.searchsorted(c, t_max, side="right") - 1, 0, len(c) - 1)
+        out[:, j] = np.maximum(out[:, j], -(-size[d] // c[at]))
+    return out
+
+
 def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _StructureTable, nbytes: np.ndarray,
-                  n_min: Mapping[str, int], n_max: Mapping[str, int]) -> np.ndarray:
-    """`trips_lower_bound` of every structure of a table at once (least buffers `nbytes`)."""
-    lo = np.array([n_min.get(d, 1) for d in DIMS], dtype=np.int64)
+                  n_min: Mapping[str, int] | np.ndarray, n_max: Mapping[str, int]) -> np.ndarray:
+    """`trips_lower_bound` of every structure of a table at once (least buffers `nbytes`; `n_min`:
+    fewest trips per dimension, or per structure and dimension as an array)."""
+    lo = (np.asarray(n_min, dtype=np.int64) if isinstance(n_min, np.ndarray)
+          else np.array([n_min.get(d, 1) for d in DIMS], dtype=np.int64))
     hi = np.array([n_max.get(d, 1) for d in DIMS], dtype=np.int64)
     prod = lambda mask, v: np.where(mask, v, 1).prod(axis=-1)
     full = _full_buffer_words(layer)
@@ -332,8 +366,11 @@ def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _Struct
             best = np.where(inter.any(axis=1) & valid, np.maximum(best, forced * prod(A & ~B, lo)), best)
         r.append(best)
     w = _bytes(layer.weight_words * r[0], arch.weight_bits)
-    x = np.array([_bytes(_input_bound(layer, arch, ikey, n_min.get("K", 1)), arch.input_bits)
-                  for _, ikey in tab.bound_keys], dtype=np.int64)[tab.bound_id]
+    n_k = np.broadcast_to(lo[..., DIMS.index("K")], (len(nbytes),))
+    x = np.zeros(len(nbytes), dtype=np.int64)
+    for b, (_, ikey) in enumerate(tab.bound_keys):
+        at = tab.bound_id == b
+        x[at] = _bytes(_input_bound(layer, arch, ikey, n_k[at]), arch.input_bits)
     if objective == "reads":
         return w + x
     O = layer.output_words

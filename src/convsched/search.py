@@ -46,6 +46,7 @@ from .model import Traffic, evaluate
 from .points import MAX_GRID, _pruned_points, _TripGroups  # noqa: F401  (MAX_GRID, _TripGroups: re-exported)
 from .prune import (  # noqa: F401  (re-exported: the bounds are part of this module's interface)
     _InputFloor, _capacity_mask, _largest_fitting, _point_bound, _refined_lower_bound, _structure_bound,
+    fewest_fitting_trips,
     _trips_bounds, compulsory_input_words, input_capacity_words, input_reads_bound, structure_lower_bound,
     trip_range, trips_lower_bound)
 from .schedule import Schedule
@@ -514,8 +515,9 @@ def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs
     idx = np.nonzero(ok)[0]
     buf = nbytes.sum(axis=1)
     idx = idx[np.lexsort((idx, buf[idx], tab.loops[idx], lb[idx]))]     # last key first
-    n_min, n_max = trip_range(layer, cands)
-    tlb = _trips_bounds(layer, arch, objective, tab, nbytes, n_min, n_max)
+    _, n_max = trip_range(layer, cands)
+    tlb = _trips_bounds(layer, arch, objective, tab, nbytes, fewest_fitting_trips(layer, arch, tab, words, cands),
+                        n_max)
     return [(int(lb[i]), int(buf[i]), int(i), words[i], int(tlb[i])) for i in idx]
 
 

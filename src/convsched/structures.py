@@ -191,6 +191,7 @@ class _StructureTable:
     mirror: np.ndarray
     reload_mask: np.ndarray     # [i, o, d]: loop d multiplies weight (o=0) / output (o=1) traffic (F1)
     index_mask: np.ndarray      # [i, o, d]: loop d is above that buffer and indexes the operand
+    above_mask: np.ndarray      # [i, p, d]: loop d is above operand p's buffer (p in OPERANDS order)
 
 
 def _build_structure_table(structs) -> _StructureTable:
@@ -200,6 +201,7 @@ def _build_structure_table(structs) -> _StructureTable:
     bid = np.zeros(len(structs), dtype=np.int64)
     reload_mask = np.zeros((len(structs), 2, len(DIMS)), dtype=bool)
     index_mask = np.zeros_like(reload_mask)
+    above_mask = np.zeros((len(structs), len(OPERANDS), len(DIMS)), dtype=bool)
     index = {}
     for i, (order, levels) in enumerate(structs):
         for o, op in enumerate(OPERANDS):
@@ -207,6 +209,9 @@ def _build_structure_table(structs) -> _StructureTable:
         k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
         bid[i] = bound_keys.setdefault((k, _input_bound_key(order, levels)), len(bound_keys))
         index[(order, tuple(levels[op] for op in OPERANDS))] = i
+        for p, op in enumerate(OPERANDS):
+            for d in order[:levels[op]]:
+                above_mask[i, p, _DIM_INDEX[d]] = True
         for o, op in enumerate(("weight", "output")):
             for d in reload_loops(order, levels[op], op):
                 reload_mask[i, o, _DIM_INDEX[d]] = True
@@ -218,7 +223,7 @@ def _build_structure_table(structs) -> _StructureTable:
         mirror[i] = index.get((tuple(_MIRROR.get(d, d) for d in order), lv), -1)
     return _StructureTable(list(prefixes), pid, list(bound_keys), bid,
                            np.array([len(o) for o, _ in structs], dtype=np.int64), mirror,
-                           reload_mask, index_mask)
+                           reload_mask, index_mask, above_mask)
 
 
 _DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
