@@ -151,11 +151,7 @@ class _InputFloor:
         self.extent = [(int(g.arr[:, 0].min()), int(g.arr[:, 0].max())) for g in groups]
 
     def _table_range(self, f: tuple, step: int, pts, open_at):
-        if f[2] not in self.axis_of:
-            # solved spatial e: below the input buffer, so the table is constant along it
-            v = f[1][self.e_lo]
-            return v, v
-        i = self.axis_of[f[2]]
+        i = self.axis_of[f[2]]      # a table is gathered only by loops above the buffer: grid axes
         g = self.groups[i]
         key = (id(f[1]), f[2], f[3] if f[0] == "g2" else None)
         hit = self.table_values.get(key)

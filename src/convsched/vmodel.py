@@ -21,7 +21,7 @@ import numpy as np
 from .arch import OPERANDS, Architecture, bits_to_bytes
 from .axes import spatial_axis
 from .errors import ConvschedError
-from .layer import DIMS, Layer
+from .layer import Layer
 from .model import RELEVANT, _read_rows
 
 _SPATIAL = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
@@ -168,10 +168,8 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
 
     def value(f: tuple):
         kind = f[0]
-        if kind == "g2":
-            return f[1][t[f[2]], t[f[3]]]
-        if kind == "g1":
-            return f[1][t[f[2]]]
+        if kind in ("g1", "g2"):
+            return _gathered(f, t)
         key = (kind, f[1])
         v = memo.get(key)
         if v is None:
@@ -214,6 +212,28 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
     return VecTraffic(out["input"], out["weight"], spills, writes, bufw, total_bytes, buf_bytes)
 
 
+def _table_factor(layer: Layer, tab: np.ndarray, od: str, fd: str, above: Mapping[str, int]):
+    """An input-axis table as a factor of a product over tile candidates.
+
+    The table is constant along a loop below the buffer (not in `above`), so
+    it is gathered only by the tiles of the loops above it: "g2" by both the
+    output and the filter tile, "g1" by one; with neither it is a constant.
+    """
+    o_in, f_in = od in above, fd in above
+    if o_in and f_in:
+        return ("g2", tab, od, fd)
+    if o_in:
+        return ("g1", np.ascontiguousarray(tab[:, layer.dim_size(fd)]), od)
+    if f_in:
+        return ("g1", np.ascontiguousarray(tab[layer.dim_size(od), :]), fd)
+    return int(tab[layer.dim_size(od), layer.dim_size(fd)])
+
+
+def _gathered(f: tuple, tiles: Mapping[str, np.ndarray | int]):
+    """A "g1"/"g2" factor of `_table_factor` at the given tiles."""
+    return f[1][tiles[f[2]], tiles[f[3]]] if f[0] == "g2" else f[1][tiles[f[2]]]
+
+
 @lru_cache(maxsize=16384)
 def _traffic_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) -> tuple:
     """Per operand: its first block's factors and, per loop above its buffer, the transition's.
@@ -237,21 +257,7 @@ def _traffic_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...])
                     od, fd = _SPATIAL[k]
                     F, I, _ = tabs.spatial[k].table(pos.get(od), pos.get(fd), j, owner == k)
                     for tab, acc, is_f in ((F, ff, True), (I, iff, False)):
-                        if od in order and fd in order:
-                            if od in pos and fd in pos:
-                                g = ("g2", tab, od, fd)
-                            elif od in pos:
-                                g = ("g1", np.ascontiguousarray(tab[:, layer.dim_size(fd)]), od)
-                            elif fd in pos:
-                                g = ("g1", np.ascontiguousarray(tab[layer.dim_size(od), :]), fd)
-                            else:
-                                g = int(tab[layer.dim_size(od), layer.dim_size(fd)])
-                        elif od in order:
-                            g = ("g1", np.ascontiguousarray(tab[:, layer.dim_size(fd)]), od)
-                        elif fd in order:
-                            g = ("g1", np.ascontiguousarray(tab[layer.dim_size(od), :]), fd)
-                        else:
-                            g = int(tab[layer.dim_size(od), layer.dim_size(fd)])
+                        g = _table_factor(layer, tab, od, fd, pos)
                         if isinstance(g, int):
                             if is_f:
                                 fc *= g
@@ -292,18 +298,15 @@ def buffer_words_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, 
         bw = const
         for d in tiled:
             bw = bw * tiles[d]
-        for M, od, fd in spatial:
-            if od is not None and fd is not None:
-                bw = bw * M[tiles[od], tiles[fd]]
-            else:
-                bw = bw * M[tiles[od if od is not None else fd]]
+        for f in spatial:
+            bw = bw * _gathered(f, tiles)
         bufw[op] = np.asarray(bw, dtype=np.int64) if not isinstance(bw, np.ndarray) else bw
     return bufw
 
 
 @lru_cache(maxsize=16384)
 def _buffer_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) -> tuple:
-    """Per operand: (constant factor, tiled dims, spatial (max table, output dim, filter dim)).
+    """Per operand: (constant factor, tiled dims, spatial table factors (`_table_factor`)).
 
     A dimension below the buffer contributes its whole extent (a constant);
     a spatial table is gathered only along the loops above the buffer (the
@@ -319,15 +322,11 @@ def _buffer_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) 
             if k in _SPATIAL:
                 od, fd = _SPATIAL[k]
                 _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
-                o_in, f_in = od in pos, fd in pos
-                if o_in and f_in:
-                    spatial.append((M, od, fd))
-                elif o_in:
-                    spatial.append((np.ascontiguousarray(M[:, layer.dim_size(fd)]), od, None))
-                elif f_in:
-                    spatial.append((np.ascontiguousarray(M[layer.dim_size(od), :]), None, fd))
+                g = _table_factor(layer, M, od, fd, pos)
+                if isinstance(g, int):
+                    const *= g
                 else:
-                    const *= int(M[layer.dim_size(od), layer.dim_size(fd)])
+                    spatial.append(g)
             elif k in pos:
                 tiled.append(k)
             else:
