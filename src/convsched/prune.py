@@ -66,6 +66,18 @@ def _refined_lower_bound(layer, arch, objective, order, levels, groups, smallest
     return trips_lower_bound(layer, arch, objective, order, levels, n_min, n_max, smallest)
 
 
+def _bound_bytes(layer: Layer, arch: Architecture, objective: str, r_weight, r_output, input_words):
+    """The objective's bytes when the weights are read `r_weight` times, each output block is written
+    in `r_output` runs (every run but the first reads its partial sums back, every run but the last
+    spills them, the last writes the output) and `input_words` input words are read."""
+    w = _bytes(layer.weight_words * r_weight, arch.weight_bits)
+    x = _bytes(input_words, arch.input_bits)
+    if objective == "reads":
+        return w + x
+    O = layer.output_words
+    return w + x + 2 * _bytes(O * r_output - O, arch.psum_bits) + _bytes(O, arch.output_bits)
+
+
 def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str, int],
                       n_max: Mapping[str, int], smallest: Mapping[str, int] | None = None) -> int:
     """The structure's traffic bound when each loop's trips lie in [n_min, n_max] (see above)."""
@@ -82,12 +94,8 @@ def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str,
             forced = max(math.prod(n_min.get(d, 1) for d in inter), -(-c // room))
             best_r = max(best_r, forced * math.prod(n_min.get(d, 1) for d in A if d not in B))
         r[op] = best_r
-    w = _bytes(layer.weight_words * r["weight"], arch.weight_bits)
-    x = _bytes(input_reads_bound(layer, arch, order, levels, n_min.get("K", 1)), arch.input_bits)
-    if objective == "reads":
-        return int(w + x)
-    O = layer.output_words
-    return int(w + x + 2 * _bytes(O * r["output"] - O, arch.psum_bits) + _bytes(O, arch.output_bits))
+    return int(_bound_bytes(layer, arch, objective, r["weight"], r["output"],
+                            input_reads_bound(layer, arch, order, levels, n_min.get("K", 1))))
 
 
 def _trip_products_needed(layer, arch, order, levels, smallest=None) -> dict[str, tuple[list[str], int]]:
@@ -243,17 +251,12 @@ def _point_bound(layer, arch, objective, order, levels, trips, input_words=None,
     x_words = input_reads_bound(layer, arch, order, levels, trips.get("K", 1), input_words, n_ctx)
     if input_floor is not None:
         x_words = np.maximum(x_words, input_floor)
-    x_bound = _bytes(x_words, arch.input_bits)
     r = {}
     for op in ("weight", "output"):
         r[op] = 1
         for d in _reload_loops(tuple(order), levels[op], op):
             r[op] = r[op] * trips[d]
-    w = _bytes(layer.weight_words * r["weight"], arch.weight_bits)
-    if objective == "reads":
-        return w + x_bound
-    O = layer.output_words
-    return w + x_bound + 2 * _bytes(O * r["output"] - O, arch.psum_bits) + _bytes(O, arch.output_bits)
+    return _bound_bytes(layer, arch, objective, r["weight"], r["output"], x_words)
 
 
 def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, limit_bytes):
@@ -361,16 +364,12 @@ def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _Struct
             forced = np.maximum(prod(inter, lo), -(-c // prod(B & ~A, hi)))
             best = np.where(inter.any(axis=1) & valid, np.maximum(best, forced * prod(A & ~B, lo)), best)
         r.append(best)
-    w = _bytes(layer.weight_words * r[0], arch.weight_bits)
     n_k = np.broadcast_to(lo[..., DIMS.index("K")], (len(nbytes),))
     x = np.zeros(len(nbytes), dtype=np.int64)
     for b, (_, ikey) in enumerate(tab.bound_keys):
         at = tab.bound_id == b
-        x[at] = _bytes(_input_bound(layer, arch, ikey, n_k[at]), arch.input_bits)
-    if objective == "reads":
-        return w + x
-    O = layer.output_words
-    return w + x + 2 * _bytes(O * r[1] - O, arch.psum_bits) + _bytes(O, arch.output_bits)
+        x[at] = _input_bound(layer, arch, ikey, n_k[at])
+    return _bound_bytes(layer, arch, objective, r[0], r[1], x)
 
 
 def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
@@ -388,14 +387,7 @@ def structure_lower_bound(layer: Layer, arch: Architecture, objective: str,
 
 @functools.lru_cache(maxsize=4096)
 def _structure_bound(layer: Layer, arch: Architecture, objective: str, k: tuple[int, int], ikey: tuple) -> int:
-    from .vmodel import _bytes
-    w = _bytes(layer.weight_words << k[0], arch.weight_bits)
-    x = _bytes(_input_bound(layer, arch, ikey, 2), arch.input_bits)
-    if objective == "reads":
-        return int(w + x)
-    O = layer.output_words
-    spills = (O << k[1]) - O
-    return int(w + x + 2 * _bytes(spills, arch.psum_bits) + _bytes(O, arch.output_bits))
+    return int(_bound_bytes(layer, arch, objective, 1 << k[0], 1 << k[1], _input_bound(layer, arch, ikey, 2)))
 
 
 def input_reads_bound(layer: Layer, arch: Architecture, order: Sequence[str], levels: Mapping[str, int],
