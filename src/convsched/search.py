@@ -484,13 +484,9 @@ def _least_words(layer: Layer, cands: Mapping[str, np.ndarray], prefixes) -> np.
     return out
 
 
-def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs, mirrored: np.ndarray,
-                       cands: Mapping[str, np.ndarray]) -> list[tuple[int, int, int, np.ndarray, int]]:
-    """(traffic bound, least buffer bytes, index, least buffer words per operand, bound with the
-    capacity's trips) of the structures whose least buffers fit, best bound first (then fewer
-    loops, less buffer, enumeration order)."""
-    if not structs:
-        return []
+def least_buffer_words(layer: Layer, structs, cands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Words of every structure's buffers (structures x OPERANDS) with every tile at its smallest
+    candidate: the least any of its schedules needs (buffers grow with tiles, F3)."""
     tab = _structure_table(structs)
     key = (layer, cands.key if isinstance(cands, _Candidates) else None, id(tab))
     least = _LEAST.get(key) if key[1] is not None else None
@@ -500,7 +496,18 @@ def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs
             if len(_LEAST) > 256:
                 _LEAST.clear()
             _LEAST[key] = least
-    words = least[1][tab.prefix_id]                                 # structures x operands
+    return least[1][tab.prefix_id]
+
+
+def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs, mirrored: np.ndarray,
+                       cands: Mapping[str, np.ndarray]) -> list[tuple[int, int, int, np.ndarray, int]]:
+    """(traffic bound, least buffer bytes, index, least buffer words per operand, bound with the
+    capacity's trips) of the structures whose least buffers fit, best bound first (then fewer
+    loops, less buffer, enumeration order)."""
+    if not structs:
+        return []
+    tab = _structure_table(structs)
+    words = least_buffer_words(layer, structs, cands)               # structures x operands
     bits = np.array([arch.buffer_bits(op) for op in OPERANDS], dtype=np.int64)
     nbytes = -(-(words * bits) // 8) * arch.buffer_factor
     if arch.capacity is not None:
@@ -522,14 +529,6 @@ def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs
 
 
 _LEAST: dict[tuple, tuple[_StructureTable, np.ndarray]] = {}
-
-
-def _min_buffer_words(layer: Layer, order: Sequence[str], levels: Mapping[str, int],
-                      cands: Mapping[str, np.ndarray]) -> dict[str, int]:
-    """Buffers of a structure with every tile at its smallest candidate (buffers grow with tiles)."""
-    from .vmodel import buffer_words_many
-    tiles = {d: int(cands[d].min()) for d in order}
-    return {op: int(w) for op, w in buffer_words_many(layer, order, levels, tiles).items()}
 
 
 def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | None = None,
@@ -602,9 +601,8 @@ def smallest_capacity(layer: Layer, arch: Architecture, cons: Constraints,
                       cands: Mapping[str, np.ndarray] | None = None) -> int:
     """Least on-chip bytes any schedule of the constrained space needs (buffers grow with tiles)."""
     cands = cands or {d: tile_candidates(layer, d, cons) for d in DIMS}
-    need = [sum(arch.buffer_bytes(_min_buffer_words(layer, o, lv, cands)).values())
-            for o, lv in structures(layer, cons, cands)]
-    return int(min(need))
+    words = least_buffer_words(layer, structures(layer, cons, cands), cands)
+    return int(min(sum(arch.buffer_bytes(dict(zip(OPERANDS, map(int, w)))).values()) for w in words))
 
 
 # ---------------------------------------------------------------------------
