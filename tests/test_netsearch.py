@@ -61,13 +61,13 @@ def test_processes_give_the_same_result(tiny):
 
 def test_identical_layers_solved_once(tiny, monkeypatch):
     calls = []
-    real = netsearch.solve_layer
+    real = netsearch.solve_capacities
 
     def counting(layer, *args):
         calls.append(layer)
         return real(layer, *args)
 
-    monkeypatch.setattr(netsearch, "solve_layer", counting)
+    monkeypatch.setattr(netsearch, "solve_capacities", counting)
     seen = []
     res = optimize_network(tiny, ARCH, workers=1, progress=lambda d, t: seen.append((d, t)))
     assert len(calls) == 3 == res.unique_layers            # a and a2 share one solve

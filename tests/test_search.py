@@ -310,12 +310,20 @@ def test_trip_bounds_of_all_structures_are_at_least_the_one_by_one_bound(case):
     cons = Constraints()
     cands = S._Candidates({d: S.tile_candidates(layer, d, cons) for d in DIMS})
     structs = S.structures(layer, cons, cands)
-    ranked = S._ranked_structures(layer, arch, "bytes", structs, np.zeros(len(structs), dtype=bool), cands)
+    rank = S._rank(layer, [arch], "bytes", structs, np.zeros(len(structs), dtype=bool), cands, [None])
     n_min, n_max = S.trip_range(layer, cands)
-    for _, _, i, least, tlb in ranked[:400]:
+    tab = S._structure_table(structs)
+    rows = rank.index[:400]
+    words = rank.words[:400]
+    bits = np.array([arch.buffer_bits(op) for op in OPERANDS])
+    nbytes = -(-(words * bits) // 8) * arch.buffer_factor
+    tlb = S._trips_bounds(layer, arch, "bytes", tab, nbytes,
+                          S.fewest_fitting_trips(layer, arch, tab, words, cands, rows), n_max, rows)
+    assert (rank.bound[0, :400] >= tlb).all()              # the ranking's bound includes it
+    for i, least, t in zip(rows, words, tlb):
         order, levels = structs[i]
         need = dict(zip(OPERANDS, map(int, least)))
-        assert tlb >= S.trips_lower_bound(layer, arch, "bytes", order, levels, n_min, n_max, need)
+        assert t >= S.trips_lower_bound(layer, arch, "bytes", order, levels, n_min, n_max, need)
 
 
 @settings(max_examples=300, deadline=None)

@@ -246,26 +246,43 @@ def layer_arch(nl: NetLayer, arch: Architecture) -> Architecture:
 
 
 def solve_layer(layer: Layer, arch: Architecture, constraints: Constraints | None, objective: str) -> LayerSolution:
-    """The optimal schedule of one layer and each textbook dataflow's best (runs in a worker)."""
+    """The optimal schedule of one layer and each textbook dataflow's best."""
+    ((status, value),) = solve_capacities(layer, [arch], constraints, objective)
+    if status == "error":
+        raise ConvschedError(value)
+    return value
+
+
+def solve_capacities(layer: Layer, archs: Sequence[Architecture], constraints: Constraints | None,
+                     objective: str) -> list[tuple[str, Any]]:
+    """`solve_layer` for architectures that differ only in their shared capacity, in one pass
+    (`search.optimize_capacities`): per architecture ("ok", LayerSolution) or ("error", message).
+    Each solution's `seconds` is its share of the batch's time."""
     t0 = time.perf_counter()
     sobj = _SEARCH_OBJECTIVE[objective]
-    flows = {name: search.textbook_dataflow(layer, arch, name, sobj) for name in TEXTBOOK}
+    flows = {name: search.textbook_dataflows(layer, archs, name, sobj) for name in TEXTBOOK}
     # the best textbook schedule is in the unconstrained space: the search starts from its traffic
-    seed = None
+    seeds: list[Any] = [None] * len(archs)
     if constraints is None or constraints == search.Constraints():
-        fitting = [r for r in flows.values() if r is not None]
-        if fitting:
-            seed = min(fitting, key=lambda r: search.schedule_key(r.traffic, r.schedule, sobj)).schedule
-    result = search.optimize_layer(layer, arch, constraints, sobj, incumbent=seed)
-    return LayerSolution(result, flows, time.perf_counter() - t0)
+        for k in range(len(archs)):
+            fitting = [per_arch[k] for per_arch in flows.values() if per_arch[k] is not None]
+            if fitting:
+                seeds[k] = min(fitting, key=lambda r: search.schedule_key(r.traffic, r.schedule, sobj)).schedule
+    results = search.optimize_capacities(layer, archs, constraints, sobj, seeds)
+    share = (time.perf_counter() - t0) / len(archs)
+    return [("error", str(r)) if isinstance(r, ConvschedError)
+            else ("ok", LayerSolution(r, {name: per_arch[k] for name, per_arch in flows.items()}, share))
+            for k, r in enumerate(results)]
 
 
-def _solve_task(layer: Layer, arch: Architecture, cons: Constraints | None, objective: str) -> tuple[str, Any]:
-    """Worker entry: ("ok", LayerSolution) or ("error", message) -- bad input never kills the pool."""
+def _solve_task(layer: Layer, archs: Sequence[Architecture], cons: Constraints | None,
+                objective: str) -> list[tuple[str, Any]]:
+    """Worker entry: per architecture ("ok", LayerSolution) or ("error", message) -- bad input never
+    kills the pool."""
     try:
-        return "ok", solve_layer(layer, arch, cons, objective)
+        return solve_capacities(layer, archs, cons, objective)
     except ConvschedError as e:
-        return "error", str(e)
+        return [("error", str(e))] * len(archs)
 
 
 def default_workers() -> int:
@@ -288,44 +305,57 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 Key = tuple[Layer, Architecture]
 
 
+def _batches(keys: Sequence[Key]) -> list[list[Key]]:
+    """Keys grouped into one task per layer and architecture but for the shared capacity (a sweep's
+    sizes are searched in one pass); the largest layers first."""
+    groups: dict[tuple, list[Key]] = {}
+    for k in keys:
+        layer, arch = k
+        groups.setdefault((layer, arch.with_capacity(None)) if arch.capacity is not None else k, []).append(k)
+    return sorted(groups.values(), key=lambda g: -g[0][0].macs)
+
+
 def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, objective: str = "bytes",
                workers: int | None = None, progress: Progress | None = None,
                fail_fast: bool = False) -> dict[Key, tuple[str, Any]]:
     """Solve distinct (layer, architecture) pairs; the largest layers are started first.
 
-    Returns (layer, arch) -> ("ok", LayerSolution) | ("error", message). With
-    `fail_fast`, the first error cancels what has not started and returns early.
+    Pairs that differ only in the shared capacity are solved together
+    (`solve_capacities`). Returns (layer, arch) -> ("ok", LayerSolution) |
+    ("error", message). With `fail_fast`, the first error cancels what has
+    not started and returns early.
     """
     keys = list(dict.fromkeys(keys))
     workers = default_workers() if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConvschedError(f"workers={workers!r} must be a whole number of at least 1")
     total = len(keys)
+    batches = _batches(keys)
     out: dict[Key, tuple[str, Any]] = {}
-    if workers == 1 or total <= 1:
+
+    def record(batch: list[Key], results: list[tuple[str, Any]]) -> bool:
+        out.update(zip(batch, results))
+        if progress:
+            progress(len(out), total)
+        return fail_fast and any(r[0] == "error" for r in results)
+
+    if workers == 1 or len(batches) <= 1:
         if progress:
             progress(0, total)
-        for k in keys:
-            out[k] = _solve_task(*k, constraints, objective)
-            if progress:
-                progress(len(out), total)
-            if fail_fast and out[k][0] == "error":
+        for b in batches:
+            if record(b, _solve_task(b[0][0], [a for _, a in b], constraints, objective)):
                 break
         return out
-    ordered = sorted(keys, key=lambda k: -k[0].macs)
-    with _pool(min(workers, total)) as pool:
-        pending: dict[Future, Key] = {pool.submit(_solve_task, *k, constraints, objective): k for k in ordered}
+    with _pool(min(workers, len(batches))) as pool:
+        pending: dict[Future, list[Key]] = {
+            pool.submit(_solve_task, b[0][0], [a for _, a in b], constraints, objective): b for b in batches}
         if progress:
             progress(0, total)
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
-                    k = pending.pop(f)
-                    out[k] = f.result()
-                    if progress:
-                        progress(len(out), total)
-                    if fail_fast and out[k][0] == "error":
+                    if record(pending.pop(f), f.result()):
                         raise _Stop
         except _Stop:
             pass
@@ -659,5 +689,5 @@ def constraints_from_text(orders: Sequence[str] = (), untiled: str | None = None
 
 
 __all__ = ["OBJECTIVES", "LayerSolution", "LayerEntry", "NetworkResult", "SweepPoint", "SweepResult",
-           "optimize_network", "sweep", "sweep_sizes", "solve_layer", "solve_many", "layer_arch",
+           "optimize_network", "sweep", "sweep_sizes", "solve_layer", "solve_capacities", "solve_many", "layer_arch",
            "objective_bytes", "check_constraints", "default_workers", "constraints_from_text"]

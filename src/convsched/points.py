@@ -18,6 +18,7 @@ from .structures import SPATIAL_DIMS
 
 
 MAX_GRID = 1 << 21     # grid points per vectorised step (memory: a few arrays of this many int64)
+NO_BAR = np.int64(1) << 62   # per-slot arrays: no best found yet / no byte limit
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,14 @@ class _TripGroups:
 _GROUPS: dict[tuple, "_TripGroups"] = {}
 
 
-def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, best, limit_bytes):
-    """The grid points that may fit and win: (index per grid axis, tiles, e's solution), in steps.
+def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, bests, limits):
+    """The grid points that may fit and win: (index per grid axis, tiles, e's solution, slot), in steps.
+
+    The structure is searched for several capacities at once (a sweep): slot
+    s has its best found so far `bests[s]` and its byte limit `limits[s]`
+    (the capacity, or less when the structure can at best tie); every point
+    carries its slot, and the fit and the bounds are per point. `arch` gives
+    the word sizes (and per-operand capacities, when those are used).
 
     Each axis's candidates are grouped by their trip counts: weight and output
     traffic (F1) depend on trips only, so every member of a group has the
@@ -86,7 +93,8 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
     At most MAX_GRID points are built at a time. The last step's points are
     complete; with them come e's largest fitting candidate index and the
     buffer bytes at e's smallest and at that candidate (None: word sizes
-    that are not whole bytes, the caller checks every candidate).
+    that are not whole bytes, the caller checks every candidate), and the
+    points' slots.
     """
     from .vmodel import buffer_bytes_many, buffer_words_many
     size = {d: layer.dim_size(d) for d in DIMS}
@@ -143,85 +151,91 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
                     few[d] = many[d] = g.trips[v, k]
         return small, large, few, many
 
-    def keep(step: int, pts: list[np.ndarray]):
+    def keep(step: int, pts: list[np.ndarray], slot: np.ndarray):
         small, large, few, many = tiles_of(step, pts)
-        shape = pts[0].shape if pts else (1,)
+        shape = slot.shape
+        limit = limits[slot]
         solved = None
         if e_dim is not None:
             # e's largest tile that fits beside the others' smallest: no member fits a larger one
-            solved = _largest_fitting(layer, arch, order, levels, small, e_dim, e_cands, shape, limit_bytes)
+            solved = _largest_fitting(layer, arch, order, levels, small, e_dim, e_cands, shape, limit)
         if solved is not None:
             ok, hi_idx = solved[0], solved[1]
             few[e_dim] = -(-size[e_dim] // e_cands[hi_idx])
             large[e_dim] = e_cands[hi_idx]
         else:
             per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, small), arch)
-            ok = np.broadcast_to(_capacity_mask(arch, per_op), shape)
-            if limit_bytes is not None:
-                ok = ok & (sum(per_op.values()) <= limit_bytes)
-        if best.key is not None:
+            ok = np.broadcast_to(_capacity_mask(arch, per_op), shape) & (sum(per_op.values()) <= limit)
+        bars = np.array([NO_BAR if b.key is None else b.key[0] for b in bests], dtype=np.int64)
+        if (bars < NO_BAR).any():
+            bar = bars[slot]
             # the input block is at most its size at the largest tiles (and e's largest fitting)
             in_words = buffer_words_many(layer, order, levels, large)["input"] if k_inside else None
-            ok = ok & (_point_bound(layer, arch, objective, order, levels, few, in_words, many) <= best.key[0])
+            ok = ok & (_point_bound(layer, arch, objective, order, levels, few, in_words, many) <= bar)
             if ok.any():
                 # then the input with its halos, where the cheaper bound left points
                 t_hi = large[e_dim] if e_dim is not None else None
                 floor = in_floor.words(step, pts, open_at, t_hi, few)
                 ok = ok & (_point_bound(layer, arch, objective, order, levels, few, in_words, many, floor)
-                           <= best.key[0])
+                           <= bar)
         return np.broadcast_to(ok, shape), (solved, small)
 
-    def grow(step: int, pts: list[np.ndarray], s: int, e: int) -> list[np.ndarray]:
+    def grow(step: int, pts: list[np.ndarray], slot: np.ndarray, s: int, e: int):
         out = [a[s:e] for a in pts]
+        slot = slot[s:e]
         for kind, i in steps[step]:
             g = groups[i]
             if kind == "add":
                 # an axis that is never opened has single-member groups: put the member in directly
                 col = np.arange(len(g.counts)) if i in open_at else g.members
-                p = len(out[0]) if out else 1
-                out = [np.repeat(a, len(col)) for a in out] + [np.tile(col, p)]
+                out = [np.repeat(a, len(col)) for a in out] + [np.tile(col, len(slot))]
+                slot = np.repeat(slot, len(col))
             else:
                 c = g.counts[out[i]]
                 first = np.repeat(np.cumsum(c) - c, c)
                 at = np.repeat(g.starts[out[i]], c) + np.arange(len(first)) - first
                 out = [np.repeat(a, c) for a in out]
                 out[i] = g.members[at]
-        return out
+                slot = np.repeat(slot, c)
+        return out, slot
 
-    def fan_out(step: int, pts: list[np.ndarray]) -> np.ndarray:
+    def fan_out(step: int, pts: list[np.ndarray], slot: np.ndarray) -> np.ndarray:
         """Points each parent turns into at this step."""
-        n = np.ones(len(pts[0]) if pts else 1, dtype=np.int64)
+        n = np.ones(len(slot), dtype=np.int64)
         for kind, i in steps[step]:
             n = n * (len(groups[i].counts) if kind == "add" else groups[i].counts[pts[i]])
         return n
 
-    def walk(step: int, pts: list[np.ndarray]):
-        sizes = fan_out(step, pts)
+    def walk(step: int, pts: list[np.ndarray], slot: np.ndarray):
+        sizes = fan_out(step, pts, slot)
         ends = np.cumsum(sizes)
         s = 0
         while s < len(sizes):
             # as many parents as keep the step within MAX_GRID points (at least one)
             e = max(s + 1, int(np.searchsorted(ends, (ends[s] - sizes[s]) + MAX_GRID, side="right")))
-            new = grow(step, pts, s, e)
+            new, new_slot = grow(step, pts, slot, s, e)
             s = e
-            ok, (solved, small) = keep(step, new)
+            ok, (solved, small) = keep(step, new, new_slot)
             if not ok.any():
                 continue
             sub = np.nonzero(ok)
             new = [a[sub] for a in new]
+            new_slot = new_slot[sub]
             if step < last:
-                yield from walk(step + 1, new)
+                yield from walk(step + 1, new, new_slot)
                 continue
             tiles = {d: (small[d][sub] if np.ndim(small[d]) else np.full(len(sub[0]), small[d]))
                      for dims, _ in grid for d in dims}
             if solved is not None:
                 _, hi_idx, b_lo, b_hi = solved
                 solved = (hi_idx[sub], b_lo[sub], b_hi[sub])
-            yield new, tiles, solved
+            yield new, tiles, solved, new_slot
 
+    root = np.arange(len(bests))         # one root point per slot
     if not grid:
-        ok, (solved, small) = keep(-1, [])
-        if ok.all():
-            yield [], {}, (None if solved is None else tuple(a.reshape(1) for a in solved[1:]))
+        ok, (solved, _) = keep(-1, [], root)
+        if ok.any():
+            yield [], {}, (None if solved is None else tuple(np.broadcast_to(a, root.shape)[ok]
+                                                             for a in solved[1:])), root[ok]
         return
-    yield from walk(0, [])
+    yield from walk(0, [], root)

@@ -43,29 +43,6 @@ def trip_range(layer: Layer, cands: Mapping[str, np.ndarray]) -> tuple[dict[str,
     return n_min, n_max
 
 
-def _refined_lower_bound(layer, arch, objective, order, levels, groups, smallest) -> int:
-    """The structure's traffic bound with the fewest trips the capacity allows.
-
-    After the prefilter every remaining candidate of an axis fits with the
-    other axes at their smallest, and none that was dropped can fit at all;
-    so a loop's trip count lies between the fewest and the most trips among
-    its remaining candidates. Weight and output traffic (F1) is |X| times the
-    product of the trips of the loops above X's buffer that X does not depend
-    on (set A_X). Each buffer also bounds a product of trips: a block of Y
-    holds at least |Y| / prod(trips of the loops above Y's buffer that index
-    Y) words (set B_Y), so that product is at least |Y| / (Y's room). The
-    trips of A_X that are also in B_Y must then make up what B_Y's other
-    loops cannot, even at their most trips.
-    """
-    n_min: dict[str, int] = {}
-    n_max: dict[str, int] = {}
-    for dims, arr in groups:
-        for k, d in enumerate(dims):
-            n_min[d] = int(-(-layer.dim_size(d) // int(arr[:, k].max())))
-            n_max[d] = int(-(-layer.dim_size(d) // int(arr[:, k].min())))
-    return trips_lower_bound(layer, arch, objective, order, levels, n_min, n_max, smallest)
-
-
 def _bound_bytes(layer: Layer, arch: Architecture, objective: str, r_weight, r_output, input_words):
     """The objective's bytes when the weights are read `r_weight` times, each output block is written
     in `r_output` runs (every run but the first reads its partial sums back, every run but the last
@@ -80,7 +57,17 @@ def _bound_bytes(layer: Layer, arch: Architecture, objective: str, r_weight, r_o
 
 def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str, int],
                       n_max: Mapping[str, int], smallest: Mapping[str, int] | None = None) -> int:
-    """The structure's traffic bound when each loop's trips lie in [n_min, n_max] (see above)."""
+    """The structure's traffic bound when each loop's trips lie in [n_min, n_max].
+
+    Weight and output traffic (F1) is |X| times the product of the trips of
+    the loops above X's buffer that X does not depend on (set A_X). Each
+    buffer also bounds a product of trips: a block of Y holds at least
+    |Y| / prod(trips of the loops above Y's buffer that index Y) words (set
+    B_Y), so that product is at least |Y| / (Y's room). The trips of A_X that
+    are also in B_Y must then make up what B_Y's other loops cannot, even at
+    their most trips. (The search gives the trip ranges of the candidates
+    that fit: after its prefilter none that was dropped can fit at all.)
+    """
     need = _trip_products_needed(layer, arch, order, levels, smallest)
     r = {}
     for op in ("weight", "output"):
@@ -280,6 +267,8 @@ def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, 
     B = np.broadcast_to(sum((per[op] for op in tiled), np.int64(0)), gshape)
     big = np.int64(1) << 62
     caps = [c for c in (arch.capacity, limit_bytes) if c is not None]
+    if len(caps) == 2:
+        caps = [np.minimum(*caps)]
     if arch.capacity is None and arch.capacity_per_operand is not None:
         t_max = np.full(gshape, big, dtype=np.int64)
         ok = np.ones(gshape, dtype=bool)
@@ -292,7 +281,7 @@ def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, 
             ok = ok & (A <= limit_bytes)
             t_max = np.minimum(t_max, np.where(B > 0, (limit_bytes - A) // np.maximum(B, 1), big))
     elif caps:
-        cap = min(caps)                  # every bound on the total: the tightest
+        cap = caps[0]                    # every bound on the total: the tightest
         ok = A <= cap
         t_max = np.where(B > 0, (cap - A) // np.maximum(B, 1), big) if tiled else np.full(gshape, big)
     else:
@@ -305,7 +294,7 @@ def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, 
 
 
 def fewest_fitting_trips(layer: Layer, arch: Architecture, tab: _StructureTable, words: np.ndarray,
-                         cands: Mapping[str, np.ndarray]) -> np.ndarray:
+                         cands: Mapping[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
     """Per structure and dimension, the fewest trips a fitting schedule can have (structures x DIMS).
 
     For N, G, K and C: with every other tile at its smallest candidate (least
@@ -314,8 +303,9 @@ def fewest_fitting_trips(layer: Layer, arch: Architecture, tab: _StructureTable,
     it), so no fitting schedule has a larger tile than the largest candidate
     with `A + B * t <= capacity` (F3). Other dimensions: their largest
     candidate. Needs one shared capacity and whole-byte words, else gives the
-    largest candidates' trips for all.
+    largest candidates' trips for all. `rows`: the table's rows `words` are of (default all).
     """
+    above = tab.above_mask if rows is None else tab.above_mask[rows]
     size = layer._dim_sizes
     out = np.tile(np.array([-(-size[d] // int(cands[d].max())) if len(cands[d]) else 1 for d in DIMS],
                            dtype=np.int64), (len(words), 1))
@@ -327,7 +317,7 @@ def fewest_fitting_trips(layer: Layer, arch: Architecture, tab: _StructureTable,
         if len(c) == 0:
             continue
         j = DIMS.index(d)
-        scaled = tab.above_mask[:, :, j] & np.array([d in RELEVANT[op] for op in OPERANDS])
+        scaled = above[:, :, j] & np.array([d in RELEVANT[op] for op in OPERANDS])
         A = np.where(scaled, 0, per).sum(axis=1)
         B = np.where(scaled, per // int(c[0]), 0).sum(axis=1)      # those buffers hold c[0] of d now
         t_max = np.where(B > 0, (arch.capacity - A) // np.maximum(B, 1), int(c[-1]))
@@ -337,9 +327,13 @@ def fewest_fitting_trips(layer: Layer, arch: Architecture, tab: _StructureTable,
 
 
 def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _StructureTable, nbytes: np.ndarray,
-                  n_min: Mapping[str, int] | np.ndarray, n_max: Mapping[str, int]) -> np.ndarray:
+                  n_min: Mapping[str, int] | np.ndarray, n_max: Mapping[str, int],
+                  rows: np.ndarray | None = None) -> np.ndarray:
     """`trips_lower_bound` of every structure of a table at once (least buffers `nbytes`; `n_min`:
-    fewest trips per dimension, or per structure and dimension as an array)."""
+    fewest trips per dimension, or per structure and dimension as an array; `rows`: the table's
+    rows these are of, default all)."""
+    sub = (lambda a: a) if rows is None else (lambda a: a[rows])
+    index_mask, reload_mask, bound_id = sub(tab.index_mask), sub(tab.reload_mask), sub(tab.bound_id)
     lo = (np.asarray(n_min, dtype=np.int64) if isinstance(n_min, np.ndarray)
           else np.array([n_min.get(d, 1) for d in DIMS], dtype=np.int64))
     hi = np.array([n_max.get(d, 1) for d in DIMS], dtype=np.int64)
@@ -354,10 +348,10 @@ def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _Struct
         else:
             continue
         room = (room_bytes // arch.buffer_factor) * 8 // arch.buffer_bits(op)
-        need.append((tab.index_mask[:, o], -(-full[op] // np.maximum(room, 1)), room >= 1))
+        need.append((index_mask[:, o], -(-full[op] // np.maximum(room, 1)), room >= 1))
     r = []
     for o in range(2):
-        A = tab.reload_mask[:, o]
+        A = reload_mask[:, o]
         best = prod(A, lo)
         for B, c, valid in need:
             inter = A & B
@@ -367,7 +361,7 @@ def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _Struct
     n_k = np.broadcast_to(lo[..., DIMS.index("K")], (len(nbytes),))
     x = np.zeros(len(nbytes), dtype=np.int64)
     for b, (_, ikey) in enumerate(tab.bound_keys):
-        at = tab.bound_id == b
+        at = bound_id == b
         x[at] = _input_bound(layer, arch, ikey, n_k[at])
     return _bound_bytes(layer, arch, objective, r[0], r[1], x)
 

@@ -43,9 +43,9 @@ from .arch import OPERANDS, Architecture
 from .errors import ConvschedError
 from .layer import DIMS, Layer
 from .model import Traffic, evaluate
-from .points import MAX_GRID, _pruned_points, _TripGroups  # noqa: F401  (MAX_GRID, _TripGroups: re-exported)
+from .points import MAX_GRID, NO_BAR, _pruned_points, _TripGroups  # noqa: F401  (MAX_GRID, _TripGroups: re-exported)
 from .prune import (  # noqa: F401  (re-exported: the bounds are part of this module's interface)
-    _InputFloor, _capacity_mask, _largest_fitting, _point_bound, _refined_lower_bound, _structure_bound,
+    _InputFloor, _capacity_mask, _largest_fitting, _point_bound, _structure_bound,
     fewest_fitting_trips,
     _trips_bounds, compulsory_input_words, input_capacity_words, input_reads_bound, structure_lower_bound,
     trip_range, trips_lower_bound)
@@ -302,16 +302,19 @@ def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
     return groups
 
 
-def _prefilter_groups(layer, arch, order, levels, groups, limit_bytes):
+def _prefilter_groups(layer, arch, order, levels, groups, limits: np.ndarray):
     """Drop candidates of one grid axis that cannot fit even with every other tile at its smallest.
 
     Buffers never shrink when a tile grows (F3), so the buffers with all other
     axes at their smallest tiles bound the buffers of every grid point that
-    uses this candidate from below.
+    uses this candidate from below. `limits`: each slot's byte limit. Returns
+    the groups with the candidates that fit under some limit, and per slot
+    the fewest and most trips of each dimension among those that fit under
+    its limit (None when some axis has none).
     """
     from .vmodel import buffer_bytes_many, buffer_words_many
     if not groups:
-        return groups
+        return groups, [({}, {})] * len(limits)
     smallest = {d: int(arr[:, k].min()) for dims, arr in groups for k, d in enumerate(dims)}
     # all axes' candidates in one flat array, each with the other axes at their smallest
     n = sum(len(arr) for _, arr in groups)
@@ -322,19 +325,32 @@ def _prefilter_groups(layer, arch, order, levels, groups, limit_bytes):
             flat[d][at:at + len(arr)] = arr[:, k]
         at += len(arr)
     per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, flat), arch)
-    ok = np.broadcast_to(_capacity_mask(arch, per_op), (n,))
-    if limit_bytes is not None:
-        ok = ok & np.broadcast_to(sum(per_op.values()) <= limit_bytes, (n,))
-    out, at = [], 0
-    for dims, arr in groups:
-        out.append((dims, arr[ok[at:at + len(arr)]]))
-        at += len(arr)
-    return out
+    total = np.broadcast_to(sum(per_op.values()), (n,))
+    ok = np.broadcast_to(_capacity_mask(arch, per_op), (n,))[None, :] & (total[None, :] <= limits[:, None])
+    some = ok.any(axis=0)
+    # per slot, axis and dim: the fewest and most trips among the candidates that fit (one reduction each)
+    starts = np.cumsum([0] + [len(arr) for _, arr in groups[:-1]])
+    dims_at = [(gi, k, d) for gi, (dims, _) in enumerate(groups) for k, d in enumerate(dims)]
+    trips = np.zeros((2, n), dtype=np.int64)
+    for gi, k, d in dims_at:
+        trips[k, starts[gi]:starts[gi] + len(groups[gi][1])] = -(-layer.dim_size(d) // groups[gi][1][:, k])
+    few = np.minimum.reduceat(np.where(ok[:, None, :], trips[None], NO_BAR), starts, axis=2).tolist()
+    most = np.maximum.reduceat(np.where(ok[:, None, :], trips[None], -1), starts, axis=2).tolist()
+    empty = (np.minimum.reduceat(np.where(ok, 0, 1), starts, axis=1) == 1).any(axis=1).tolist()
+    out = [(dims, arr[some[at:at + len(arr)]]) for (dims, arr), at in zip(groups, starts.tolist())]
+    n_min = [{d: few[slot][k][gi] for gi, k, d in dims_at} for slot in range(len(limits))]
+    n_max = [{d: most[slot][k][gi] for gi, k, d in dims_at} for slot in range(len(limits))]
+    return out, [None if empty[slot] else (n_min[slot], n_max[slot]) for slot in range(len(limits))]
 
 
-def _search_structure(layer, arch, objective, order, levels, cands, best: _Best, lower_bound: int,
-                      smallest: Mapping[str, int], seq: int = 0) -> int:
-    """Find the best feasible tiles of one structure and offer them to `best` (`seq`: its rank).
+def _search_structure(layer, arch, archs, caps, objective, order, levels, cands, bests: list[_Best],
+                      bounds, smallest: Mapping[str, int], seq: int = 0) -> np.ndarray:
+    """Find the best feasible tiles of one structure for each slot and offer them to its `bests[s]`.
+
+    A slot is one capacity of a sweep (`archs[s]`, whose shared capacity is
+    `caps[s]`; `bounds[s]`: the structure's traffic bound there); `arch` has
+    the word sizes and no shared capacity (the slots' limits carry it).
+    `seq` is the structure's rank. Returns the points evaluated per slot.
 
     Grid axes are the non-spatial dims and the input axes' (output, filter)
     tile pairs; the points that may fit and win are built axis by axis
@@ -347,32 +363,32 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
     evaluated only at the points of least traffic, to choose the buffer.
     """
     from .vmodel import buffer_bytes_many, buffer_words_many
+    evaluated = np.zeros(len(bests), dtype=np.int64)
     groups = _groups(layer, order, levels, cands) if order else []
-    limit_bytes = None
-    if best.key is not None and lower_bound == best.key[0]:
-        limit_bytes = best.key[1]
-    groups = _prefilter_groups(layer, arch, order, levels, groups, limit_bytes)
-    if any(len(arr) == 0 for _, arr in groups):
-        return 0
-    if best.key is not None and _refined_lower_bound(layer, arch, objective, order, levels, groups,
-                                                     smallest) > best.key[0]:
-        return 0
+    # e is chosen before the prefilter, so that it is the same whichever capacities are searched together
     above_input = set(order[:levels["input"]])
     solvable = [gi for gi, (dims, arr) in enumerate(groups) if len(dims) == 1
                 and (dims[0] not in SPATIAL_DIMS or dims[0] not in above_input) and len(arr) >= 3]
     e_gi = max(solvable, key=lambda gi: len(groups[gi][1])) if solvable else None
+    # a slot where the structure can at best tie the traffic takes no larger buffer than its best
+    limits = np.array([min(c, b.key[1]) if b.key is not None and lb == b.key[0] else c
+                       for c, b, lb in zip(caps, bests, bounds)], dtype=np.int64)
+    groups, ranges = _prefilter_groups(layer, arch, order, levels, groups, limits)
+    # the capacity's trips: bound again with the trips of the candidates that fit
+    live = [s for s, r in enumerate(ranges) if r is not None and (
+        bests[s].key is None
+        or trips_lower_bound(layer, archs[s], objective, order, levels, *r, smallest) <= bests[s].key[0])]
+    if not live:
+        return evaluated
+    slot_of = np.array(live)
+    bests_live = [bests[s] for s in live]
     grid = [g for gi, g in enumerate(groups) if gi != e_gi]
     e_dim = groups[e_gi][0][0] if e_gi is not None else None
     e_cands = groups[e_gi][1][:, 0] if e_gi is not None else None
-    if any(len(g[1]) == 0 for g in grid) or (e_cands is not None and len(e_cands) == 0):
-        return 0
-    evaluated = 0
     big = np.iinfo(np.int64).max
-    tie = best.key is not None and lower_bound == best.key[0]
-    limit = best.key[1] if tie else None       # can at best tie the traffic: no larger buffer
-    for idx, tiles, solved in _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands,
-                                             best, limit):
-        gshape = idx[0].shape if idx else (1,)
+    for idx, tiles, solved, slot in _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands,
+                                                   bests_live, limits[slot_of]):
+        gshape = slot.shape
         if e_dim is None:
             per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
             buf = np.broadcast_to(sum(per_op.values()), gshape)
@@ -383,51 +399,47 @@ def _search_structure(layer, arch, objective, order, levels, cands, best: _Best,
             per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
             xshape = gshape + (len(e_cands),)
             bufx = np.broadcast_to(sum(per_op.values()), xshape)
-            fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape)
-            if limit is not None:
-                fit = fit & (bufx <= limit)
+            fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape) & (bufx <= limits[slot_of][slot][:, None])
             # every point fits at e's smallest tile (`_pruned_points` checked it)
             hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
             b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
             b_lo = bufx[..., 0]
         else:
             hi_idx, b_lo, b_hi = solved
-        if e_dim is None:
-            obj = np.broadcast_to(_objective(evaluate_many(layer, order, levels, tiles, arch), arch, objective),
-                                  gshape)
-        else:
-            t_hi = e_cands[hi_idx]
-            obj = np.broadcast_to(_objective(evaluate_many(layer, order, levels, {**tiles, e_dim: t_hi}, arch),
-                                             arch, objective), gshape)
-        omin = obj.min()
-        evaluated += len(obj)
-        if best.key is not None and omin > best.key[0]:
-            continue
-        at = np.nonzero(obj == omin)[0]          # the (few) points of least traffic
-        chosen_tiles = {d: np.broadcast_to(t, gshape)[at] for d, t in tiles.items()}
-        if e_dim is None:
-            buf_at = buf[at]
-        else:
-            # the same traffic at e's smallest tile: e does not matter -> the smaller buffer
-            # (ties: fewer tiles, e's largest); traffic never falls below the largest tile's (rule 6)
-            o_lo = np.broadcast_to(_objective(evaluate_many(layer, order, levels,
-                                                            {**chosen_tiles, e_dim: e_cands[0]}, arch),
-                                              arch, objective), at.shape)
-            use_lo = (o_lo == omin) & (b_lo[at] < b_hi[at])
-            buf_at = np.where(use_lo, b_lo[at], b_hi[at])
-            chosen_tiles[e_dim] = np.where(use_lo, e_cands[0], t_hi[at])
-        # least buffer, then fewest tiles, then first in the grid (row-major position)
-        sel = buf_at == buf_at.min()
-        ntiles = np.ones(len(at), dtype=np.int64)
-        for d in order:
-            ntiles = ntiles * (-(-layer.dim_size(d) // chosen_tiles[d]))
-        sel &= ntiles == np.where(sel, ntiles, big).min()
-        lin = np.zeros(len(at), dtype=np.int64)
-        for gi, (_, arr) in enumerate(grid):
-            lin = lin * len(arr) + idx[gi][at]
-        k = int(np.argmin(np.where(sel, lin, big)))
-        chosen = {d: int(chosen_tiles[d][k]) for d in order}
-        best.offer((int(omin), int(buf_at[k]), int(ntiles[k])), order, levels, chosen, (seq, int(lin[k])))
+        full = tiles if e_dim is None else {**tiles, e_dim: e_cands[hi_idx]}
+        obj = np.broadcast_to(_objective(evaluate_many(layer, order, levels, full, arch), arch, objective), gshape)
+        for s in np.unique(slot).tolist():
+            best = bests_live[s]
+            mine = np.nonzero(slot == s)[0]
+            evaluated[live[s]] += len(mine)
+            omin = obj[mine].min()
+            if best.key is not None and omin > best.key[0]:
+                continue
+            at = mine[obj[mine] == omin]          # the (few) points of least traffic
+            chosen_tiles = {d: np.broadcast_to(t, gshape)[at] for d, t in tiles.items()}
+            if e_dim is None:
+                buf_at = buf[at]
+            else:
+                # the same traffic at e's smallest tile: e does not matter -> the smaller buffer
+                # (ties: fewer tiles, e's largest); traffic never falls below the largest tile's (rule 6)
+                o_lo = np.broadcast_to(_objective(evaluate_many(layer, order, levels,
+                                                                {**chosen_tiles, e_dim: e_cands[0]}, arch),
+                                                  arch, objective), at.shape)
+                use_lo = (o_lo == omin) & (b_lo[at] < b_hi[at])
+                buf_at = np.where(use_lo, b_lo[at], b_hi[at])
+                chosen_tiles[e_dim] = np.where(use_lo, e_cands[0], e_cands[hi_idx[at]])
+            # least buffer, then fewest tiles, then first in the grid (row-major position)
+            sel = buf_at == buf_at.min()
+            ntiles = np.ones(len(at), dtype=np.int64)
+            for d in order:
+                ntiles = ntiles * (-(-layer.dim_size(d) // chosen_tiles[d]))
+            sel &= ntiles == np.where(sel, ntiles, big).min()
+            lin = np.zeros(len(at), dtype=np.int64)
+            for gi, (_, arr) in enumerate(grid):
+                lin = lin * len(arr) + idx[gi][at]
+            k = int(np.argmin(np.where(sel, lin, big)))
+            chosen = {d: int(chosen_tiles[d][k]) for d in order}
+            best.offer((int(omin), int(buf_at[k]), int(ntiles[k])), order, levels, chosen, (seq, int(lin[k])))
     return evaluated
 
 
@@ -499,36 +511,64 @@ def least_buffer_words(layer: Layer, structs, cands: Mapping[str, np.ndarray]) -
     return least[1][tab.prefix_id]
 
 
-def _ranked_structures(layer: Layer, arch: Architecture, objective: str, structs, mirrored: np.ndarray,
-                       cands: Mapping[str, np.ndarray]) -> list[tuple[int, int, int, np.ndarray, int]]:
-    """(traffic bound, least buffer bytes, index, least buffer words per operand, bound with the
-    capacity's trips) of the structures whose least buffers fit, best bound first (then fewer
-    loops, less buffer, enumeration order)."""
-    if not structs:
-        return []
+_LEAST: dict[tuple, tuple[_StructureTable, np.ndarray]] = {}
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """The structures worth searching, in search order, with what the loop over them needs.
+
+    Order: best capacity-free traffic bound first (the search stops at the
+    first structure whose bound exceeds the best found), then fewer loops,
+    less buffer, enumeration order -- the same for every capacity, so a
+    structure's rank does not depend on which capacities are searched together.
+    """
+
+    index: np.ndarray      # structure indices
+    bound0: np.ndarray     # capacity-free traffic bound
+    buf: np.ndarray        # least buffer bytes (every tile at its smallest candidate)
+    words: np.ndarray      # least buffer words per operand
+    fits: np.ndarray       # capacities x positions: the least buffers fit (and not a mirror twin)
+    bound: np.ndarray      # capacities x positions: the bound under each capacity (trips it forces)
+
+
+def _fit_mask(arch: Architecture, nbytes: np.ndarray) -> np.ndarray:
+    """Which rows of per-operand bytes (rows x OPERANDS) fit the capacity."""
+    if arch.capacity is not None:
+        return nbytes.sum(axis=1) <= arch.capacity
+    if arch.capacity_per_operand is not None:
+        return (nbytes <= np.array(arch.capacity_per_operand)).all(axis=1)
+    return np.ones(len(nbytes), dtype=bool)
+
+
+def _rank(layer: Layer, archs: Sequence[Architecture], objective: str, structs, mirrored: np.ndarray,
+          cands: Mapping[str, np.ndarray], bars: Sequence[int | None]) -> _Ranking:
+    """Rank the structures whose least buffers fit some of `archs` (see `_Ranking`). The bound under a
+    capacity is computed only where the search may need it: up to its bar (`bars`, a known fitting
+    schedule's traffic, or None)."""
     tab = _structure_table(structs)
     words = least_buffer_words(layer, structs, cands)               # structures x operands
-    bits = np.array([arch.buffer_bits(op) for op in OPERANDS], dtype=np.int64)
-    nbytes = -(-(words * bits) // 8) * arch.buffer_factor
-    if arch.capacity is not None:
-        ok = nbytes.sum(axis=1) <= arch.capacity
-    elif arch.capacity_per_operand is not None:
-        ok = (nbytes <= np.array(arch.capacity_per_operand)).all(axis=1)
-    else:
-        ok = np.ones(len(structs), dtype=bool)
-    ok &= ~mirrored
-    lb = np.array([_structure_bound(layer, arch, objective, k, ikey) for k, ikey in tab.bound_keys],
-                  dtype=np.int64)[tab.bound_id]
-    idx = np.nonzero(ok)[0]
+    bits = np.array([archs[0].buffer_bits(op) for op in OPERANDS], dtype=np.int64)
+    nbytes = -(-(words * bits) // 8) * archs[0].buffer_factor
     buf = nbytes.sum(axis=1)
-    idx = idx[np.lexsort((idx, buf[idx], tab.loops[idx], lb[idx]))]     # last key first
+    fits = np.stack([_fit_mask(a, nbytes) for a in archs]) & ~mirrored
+    free = archs[0].with_capacity(None)
+    lb0 = np.array([_structure_bound(layer, free, objective, k, ikey) for k, ikey in tab.bound_keys],
+                   dtype=np.int64)[tab.bound_id]
+    idx = np.nonzero(fits.any(axis=0))[0]
+    idx = idx[np.lexsort((idx, buf[idx], tab.loops[idx], lb0[idx]))]     # last key first
+    fits, lb0 = fits[:, idx], lb0[idx]
+    bound = np.full(fits.shape, NO_BAR, dtype=np.int64)
     _, n_max = trip_range(layer, cands)
-    tlb = _trips_bounds(layer, arch, objective, tab, nbytes, fewest_fitting_trips(layer, arch, tab, words, cands),
-                        n_max)
-    return [(int(lb[i]), int(buf[i]), int(i), words[i], int(tlb[i])) for i in idx]
-
-
-_LEAST: dict[tuple, tuple[_StructureTable, np.ndarray]] = {}
+    for k, a in enumerate(archs):
+        stop = len(idx) if bars[k] is None else int(np.searchsorted(lb0, bars[k], side="right"))
+        pos = np.nonzero(fits[k, :stop])[0]
+        rows = idx[pos]
+        lb = np.array([_structure_bound(layer, a, objective, kk, ikey) for kk, ikey in tab.bound_keys],
+                      dtype=np.int64)[tab.bound_id[rows]]
+        fewest = fewest_fitting_trips(layer, a, tab, words[rows], cands, rows)
+        bound[k, pos] = np.maximum(lb, _trips_bounds(layer, a, objective, tab, nbytes[rows], fewest, n_max, rows))
+    return _Ranking(idx, lb0, buf[idx], words[idx], fits, bound)
 
 
 def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | None = None,
@@ -539,48 +579,90 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
     textbook dataflow), lets the bounds prune from the start; the answer is
     the same with or without it.
     """
+    (result,) = optimize_capacities(layer, [arch], constraints, objective, [incumbent])
+    if isinstance(result, ConvschedError):
+        raise result
+    return result
+
+
+def optimize_capacities(layer: Layer, archs: Sequence[Architecture], constraints: Constraints | None = None,
+                        objective: str = "bytes", incumbents: Sequence[Schedule | None] | None = None
+                        ) -> list[LayerResult | ConvschedError]:
+    """`optimize_layer` for each of `archs` at once (a sweep): the same answers, in one pass.
+
+    The architectures may differ only in their shared capacity. Each
+    structure is searched once for all capacities whose bounds it passes, so
+    its set-up and every pruning step are shared. Returns per architecture
+    its result, or the error `optimize_layer` would raise (no fit).
+    """
     cons = constraints or Constraints()
     cons.check(layer)
+    archs = list(archs)
     if objective not in OBJECTIVES:
         raise ConvschedError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
-    if arch.dma_granularity:
+    if any(a.dma_granularity for a in archs):
         raise ConvschedError("optimize does not search with a DMA granularity yet; drop dma_granularity "
                              "(evaluate and simulate support it)")
+    if len(archs) > 1 and any(a.capacity is None or a.with_capacity(None) != archs[0].with_capacity(None)
+                              for a in archs):
+        raise ValueError("architectures searched together may differ only in their shared capacity")
     from .alloc import tune_allocator
     tune_allocator()            # large grid steps: reuse heap memory instead of re-faulting it
     cands = _Candidates({d: tile_candidates(layer, d, cons) for d in DIMS})
-    best = _Best()
-    if incumbent is not None:
-        best.seed(_incumbent_key(incumbent, arch, objective))
-    n_struct = n_cand = 0
-    # Best-first: structures sorted by a lower bound of their traffic; once the
-    # bound exceeds the best schedule found, no later structure can win.
-    # (traffic bound, least buffer): a structure whose least buffer does not fit is skipped.
+    bests = [_Best() for _ in archs]
+    for best, arch, inc in zip(bests, archs, incumbents or [None] * len(archs)):
+        if inc is not None:
+            best.seed(_incumbent_key(inc, arch, objective))
+    n_struct = np.zeros(len(archs), dtype=np.int64)
+    n_cand = np.zeros(len(archs), dtype=np.int64)
     all_structs = structures(layer, cons, cands)
-    mirrored = _mirror_twins(layer, cons, all_structs)
-    # fewer loops first within a bound: cheap to search, and often where a good incumbent is
-    for lb, min_buf, i, least, trips_lb in _ranked_structures(layer, arch, objective, all_structs, mirrored,
-                                                              cands):
-        if best.key is not None and lb > best.key[0]:
+    rank = _rank(layer, archs, objective, all_structs, _mirror_twins(layer, cons, all_structs), cands,
+                 [b.key[0] if b.key is not None else None for b in bests])
+    # the vectorised steps take each capacity as a per-point byte limit
+    walk_arch = archs[0].with_capacity(None) if archs[0].capacity is not None else archs[0]
+    caps = [a.capacity if a.capacity is not None else int(NO_BAR) for a in archs]
+    bars = np.array([NO_BAR if b.key is None else b.key[0] for b in bests], dtype=np.int64)
+    worth = (rank.fits & (rank.bound <= bars[:, None])).any(axis=0)
+    live = list(range(len(archs)))
+    # Best-first: once a structure's bound exceeds a capacity's best schedule, no later one can win there.
+    for p in np.nonzero(worth)[0].tolist():
+        b0 = rank.bound0[p]
+        act = []
+        for k in list(live):
+            key = bests[k].key
+            if key is not None and b0 > key[0]:
+                live.remove(k)
+                continue
+            if not rank.fits[k, p]:
+                continue
+            bound = rank.bound[k, p]
+            if key is not None and (bound > key[0] or (bound == key[0] and rank.buf[p] > key[1])):
+                continue   # the capacity's trips cost more than the best, or at best a tie with more buffer
+            act.append(k)
+        if not live:
             break
-        if best.key is not None and lb == best.key[0] and min_buf > best.key[1]:
-            continue   # can at best tie the traffic, with a larger buffer
-        order, levels = all_structs[i]
-        need = dict(zip(OPERANDS, map(int, least)))
-        if best.key is not None and trips_lb > best.key[0]:
-            continue   # the capacity forces more trips than the best schedule can afford (trips_lower_bound)
-        n_struct += 1
-        n_cand += _search_structure(layer, arch, objective, order, levels, cands, best, lb, need, n_struct)
-    if best.schedule is None and best.seeded:
-        raise ConvschedError(f"the incumbent schedule {incumbent} is not in the searched space")
-    if best.schedule is None:
-        need = smallest_capacity(layer, arch, cons, cands)
-        raise ConvschedError(
-            f"no schedule of layer {layer} fits the buffer capacity; the smallest that fits is {need} bytes "
-            f"({'double-buffered, ' if arch.double_buffer else ''}try --buffer {need}B or more)")
-    order, levels, tiles = best.schedule
-    sched = Schedule(layer, tuple(order), tiles, levels)
-    return LayerResult(layer, sched, evaluate(sched, arch), n_cand, n_struct)
+        if not act:
+            continue
+        order, levels = all_structs[rank.index[p]]
+        need = dict(zip(OPERANDS, map(int, rank.words[p])))
+        n_struct[act] += 1
+        n_cand[act] += _search_structure(layer, walk_arch, [archs[k] for k in act], [caps[k] for k in act],
+                                         objective, order, levels, cands, [bests[k] for k in act],
+                                         [int(rank.bound[k, p]) for k in act], need, p)
+    out: list[LayerResult | ConvschedError] = []
+    for k, (arch, best) in enumerate(zip(archs, bests)):
+        if best.schedule is None and best.seeded:
+            out.append(ConvschedError(f"the incumbent schedule {incumbents[k]} is not in the searched space"))
+        elif best.schedule is None:
+            need_bytes = smallest_capacity(layer, arch, cons, cands)
+            out.append(ConvschedError(
+                f"no schedule of layer {layer} fits the buffer capacity; the smallest that fits is {need_bytes} "
+                f"bytes ({'double-buffered, ' if arch.double_buffer else ''}try --buffer {need_bytes}B or more)"))
+        else:
+            order, levels, tiles = best.schedule
+            sched = Schedule(layer, tuple(order), tiles, levels)
+            out.append(LayerResult(layer, sched, evaluate(sched, arch), int(n_cand[k]), int(n_struct[k])))
+    return out
 
 
 def _incumbent_key(sched: Schedule, arch: Architecture, objective: str) -> tuple[int, int, int]:
@@ -620,12 +702,19 @@ TEXTBOOK: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
 
 def textbook_dataflow(layer: Layer, arch: Architecture, name: str, objective: str = "bytes") -> LayerResult | None:
     """The best schedule of one textbook dataflow (None when none of its schedules fits)."""
+    return textbook_dataflows(layer, [arch], name, objective)[0]
+
+
+def textbook_dataflows(layer: Layer, archs: Sequence[Architecture], name: str,
+                       objective: str = "bytes") -> list[LayerResult | None]:
+    """`textbook_dataflow` for architectures that differ only in their shared capacity, in one pass."""
     order, levels = TEXTBOOK[name]
     cons = Constraints(orders=(order,), buffers=levels, untiled=frozenset({"FY", "FX"}))
     try:
-        return optimize_layer(layer, arch, cons, objective)
+        found = optimize_capacities(layer, archs, cons, objective)
     except ConvschedError:
-        return None
+        return [None] * len(archs)
+    return [None if isinstance(r, ConvschedError) else r for r in found]
 
 
 def best_textbook(layer: Layer, arch: Architecture, objective: str = "bytes") -> tuple[str, LayerResult] | None:
