@@ -108,6 +108,42 @@ def test_an_incumbent_changes_nothing(layer, cap, objective):
         schedule_key(seed[1].traffic, seed[1].schedule, objective) if seed else (math.inf,))
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layer=st.builds(lambda g, k, c, **kw: Layer(K=g * k, C=g * c, G=g, **kw), st.sampled_from([1, 1, 1, 2]),
+                       k=st.sampled_from([2, 4, 6]), c=st.sampled_from([3, 4, 8]),
+                       OY=st.integers(3, 12), OX=st.integers(3, 12), FY=st.sampled_from([1, 3]),
+                       FX=st.sampled_from([1, 3]), SY=st.sampled_from([1, 2]), PY=st.sampled_from([0, 1])),
+       caps=st.lists(st.integers(16, 4096), min_size=2, max_size=5),
+       word=st.sampled_from([(8, 32), (8, 32), (4, 12)]), double=st.booleans(),
+       objective=st.sampled_from(["bytes", "reads"]), seeded=st.booleans())
+def test_capacities_in_one_pass_equal_one_at_a_time(layer, caps, word, double, objective, seeded):
+    """`optimize_capacities` (a sweep's one pass over the structures, every capacity a slot with its
+    own best and byte limit) gives each capacity exactly what `optimize_layer` gives it alone: the
+    same schedule, or the same no-fit error; with or without textbook incumbents."""
+    from convsched.search import best_textbook, optimize_capacities
+    archs = [Architecture(capacity=c, input_bits=word[0], weight_bits=word[0], psum_bits=word[1],
+                          double_buffer=double) for c in caps]
+    seeds = [None] * len(archs)
+    if seeded:
+        seeds = [(tb[1].schedule if (tb := best_textbook(layer, a, objective)) else None) for a in archs]
+    together = optimize_capacities(layer, archs, objective=objective, incumbents=seeds)
+    for arch, seed, got in zip(archs, seeds, together):
+        try:
+            alone = optimize_layer(layer, arch, objective=objective, incumbent=seed)
+        except ConvschedError as e:
+            assert isinstance(got, ConvschedError) and str(got) == str(e)
+            continue
+        assert not isinstance(got, ConvschedError)
+        assert got.schedule == alone.schedule and got.traffic == alone.traffic
+
+
+def test_capacities_searched_together_must_differ_only_in_capacity():
+    from convsched.search import optimize_capacities
+    layer = Layer(K=4, C=4, OY=4, OX=4)
+    with pytest.raises(ValueError, match="differ only"):
+        optimize_capacities(layer, [Architecture(capacity=64), Architecture(capacity=128, double_buffer=True)])
+
+
 def test_an_incumbent_that_does_not_fit_is_refused():
     layer = Layer(K=8, C=8, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
     big = optimize_layer(layer, Architecture(capacity=4096)).schedule
