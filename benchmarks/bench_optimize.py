@@ -4,7 +4,8 @@
    (wall time, 2 worker processes; the median of three runs, and a first run
    with an empty disk cache, as on a machine that never ran convsched), with
    the slowest layers.
-2. A VGG-16 sweep from 8 KiB to 1 MiB, 16 log-spaced sizes (wall time, 2 workers).
+2. A VGG-16 sweep from 8 KiB to 1 MiB, 16 log-spaced sizes (wall time, 2 workers; the median
+   of three runs), and side by side the same solves one capacity at a time.
 3. The exact optimizer against a plain enumeration of the same space --
    every order of every subset of the dimensions with more than one
    element, every buffer level of each operand, every tile size of each
@@ -84,17 +85,40 @@ def resnet50_network(workers: int = 2, repeats: int = 3) -> dict:
     }
 
 
-def vgg16_sweep(workers: int = 2) -> dict:
+def vgg16_sweep(workers: int = 2, repeats: int = 3) -> dict:
+    """The sweep's wall time (median of `repeats`), and side by side the same 192 solves one
+    capacity at a time (as before `optimize_capacities`) in the same process pool set-up."""
+    from convsched import netsearch
     net = load_target("vgg16")
-    t0 = time.perf_counter()
-    res = sweep(net, Architecture(), 8 * 1024, 1024 * 1024, 16, workers=workers)
-    wall = time.perf_counter() - t0
+    low, high, n = 8 * 1024, 1024 * 1024, 16
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = sweep(net, Architecture(), low, high, n, workers=workers)
+        runs.append(time.perf_counter() - t0)
+    wall = sorted(runs)[len(runs) // 2]
     pts = res.points
+    # the same solves, each (layer, capacity) its own task and its own search
+    keys = [(L, Architecture(capacity=c)) for c in netsearch.sweep_sizes(low, high, n)
+            for L in dict.fromkeys(nl.layer for nl in net.layers)]
+    keys.sort(key=lambda k: -k[0].macs)
+    t0 = time.perf_counter()
+    with netsearch._pool(workers) as pool:
+        alone = list(pool.map(netsearch._solve_task, [k[0] for k in keys], [[k[1]] for k in keys],
+                              [None] * len(keys), ["bytes"] * len(keys)))
+    one_at_a_time = time.perf_counter() - t0
+    by_key = {k: r[0][1].result.traffic.total_bytes for k, r in zip(keys, alone)}
+    same = all(p.total_bytes == sum(by_key[(nl.layer, Architecture(capacity=p.capacity))] for nl in net.layers)
+               for p in pts)
     return {
-        "network": "vgg16", "low_bytes": 8 * 1024, "high_bytes": 1024 * 1024, "points": len(pts),
+        "network": "vgg16", "low_bytes": low, "high_bytes": high, "points": len(pts),
         "workers": workers, "unique_layers": len({nl.layer for nl in net.layers}),
         "solves": len(pts) * len({nl.layer for nl in net.layers}),
-        "wall_seconds": wall, "feasible_points": sum(p.feasible for p in pts),
+        "wall_seconds": wall, "wall_seconds_runs": sorted(runs),
+        "one_capacity_at_a_time_seconds": one_at_a_time,
+        "one_pass_speedup": one_at_a_time / wall,
+        "same_totals_one_at_a_time": same,
+        "feasible_points": sum(p.feasible for p in pts),
         "curve": [{"buffer_bytes": p.capacity, "total_bytes": p.total_bytes, "ratio": p.ratio} for p in pts],
         "monotone": all(b.total_bytes <= a.total_bytes for a, b in
                         zip(res.feasible_points, res.feasible_points[1:])),

@@ -33,7 +33,7 @@ def _capacity_mask(arch: Architecture, per_op: Mapping[str, np.ndarray]) -> np.n
         for op, cap in zip(OPERANDS, arch.capacity_per_operand):
             ok = ok & (per_op[op] <= cap)
         return np.asarray(ok)
-    return np.ones_like(sum(per_op.values()), dtype=bool)
+    return np.True_
 
 
 def trip_range(layer: Layer, cands: Mapping[str, np.ndarray]) -> tuple[dict[str, int], dict[str, int]]:

@@ -315,32 +315,36 @@ def _prefilter_groups(layer, arch, order, levels, groups, limits: np.ndarray):
     from .vmodel import buffer_bytes_many, buffer_words_many
     if not groups:
         return groups, [({}, {})] * len(limits)
-    smallest = {d: int(arr[:, k].min()) for dims, arr in groups for k, d in enumerate(dims)}
-    # all axes' candidates in one flat array, each with the other axes at their smallest
-    n = sum(len(arr) for _, arr in groups)
-    flat = {d: np.full(n, v, dtype=np.int64) for d, v in smallest.items()}
-    at = 0
-    for dims, arr in groups:
-        for k, d in enumerate(dims):
-            flat[d][at:at + len(arr)] = arr[:, k]
-        at += len(arr)
+    # all axes' candidates in one flat array (a row per dim), each with the other axes at their smallest
+    names = [d for dims, _ in groups for d in dims]
+    axis_of = [gi for gi, (dims, _) in enumerate(groups) for _ in dims]
+    lengths = [len(arr) for _, arr in groups]
+    starts = np.cumsum([0] + lengths[:-1])
+    tiles = np.empty((len(names), sum(lengths)), dtype=np.int64)
+    row = 0
+    for (dims, arr), at, n_g in zip(groups, starts.tolist(), lengths):
+        for k in range(len(dims)):
+            tiles[row] = arr[:, k].min()
+            tiles[row, at:at + n_g] = arr[:, k]
+            row += 1
+    flat = dict(zip(names, tiles))
     per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, flat), arch)
-    total = np.broadcast_to(sum(per_op.values()), (n,))
-    ok = np.broadcast_to(_capacity_mask(arch, per_op), (n,))[None, :] & (total[None, :] <= limits[:, None])
+    ok = np.broadcast_to(sum(per_op.values()), tiles.shape[1:])[None, :] <= limits[:, None]
+    if arch.capacity is not None or arch.capacity_per_operand is not None:
+        ok = ok & _capacity_mask(arch, per_op)
     some = ok.any(axis=0)
-    # per slot, axis and dim: the fewest and most trips among the candidates that fit (one reduction each)
-    starts = np.cumsum([0] + [len(arr) for _, arr in groups[:-1]])
-    dims_at = [(gi, k, d) for gi, (dims, _) in enumerate(groups) for k, d in enumerate(dims)]
-    trips = np.zeros((2, n), dtype=np.int64)
-    for gi, k, d in dims_at:
-        trips[k, starts[gi]:starts[gi] + len(groups[gi][1])] = -(-layer.dim_size(d) // groups[gi][1][:, k])
-    few = np.minimum.reduceat(np.where(ok[:, None, :], trips[None], NO_BAR), starts, axis=2).tolist()
-    most = np.maximum.reduceat(np.where(ok[:, None, :], trips[None], -1), starts, axis=2).tolist()
-    empty = (np.minimum.reduceat(np.where(ok, 0, 1), starts, axis=1) == 1).any(axis=1).tolist()
+    # per slot, axis and dim: the fewest and most trips among the candidates that fit, from their
+    # largest and smallest tiles (one reduction each; a dim's own candidates are in its axis's segment)
+    at_axis = (slice(None), np.arange(len(names)), axis_of)
+    largest = np.maximum.reduceat(np.where(ok[:, None, :], tiles, 0), starts, axis=2)[at_axis]
+    least = np.minimum.reduceat(np.where(ok[:, None, :], tiles, NO_BAR), starts, axis=2)[at_axis]
+    sizes = np.array([layer._dim_sizes[d] for d in names])
+    few = -(-sizes // np.maximum(largest, 1))
+    most = -(-sizes // least)
+    empty = (largest == 0).any(axis=1).tolist()
     out = [(dims, arr[some[at:at + len(arr)]]) for (dims, arr), at in zip(groups, starts.tolist())]
-    n_min = [{d: few[slot][k][gi] for gi, k, d in dims_at} for slot in range(len(limits))]
-    n_max = [{d: most[slot][k][gi] for gi, k, d in dims_at} for slot in range(len(limits))]
-    return out, [None if empty[slot] else (n_min[slot], n_max[slot]) for slot in range(len(limits))]
+    return out, [None if e else (dict(zip(names, lo)), dict(zip(names, hi)))
+                 for e, lo, hi in zip(empty, few.tolist(), most.tolist())]
 
 
 def _search_structure(layer, arch, archs, caps, objective, order, levels, cands, bests: list[_Best],
@@ -613,42 +617,54 @@ def optimize_capacities(layer: Layer, archs: Sequence[Architecture], constraints
     for best, arch, inc in zip(bests, archs, incumbents or [None] * len(archs)):
         if inc is not None:
             best.seed(_incumbent_key(inc, arch, objective))
-    n_struct = np.zeros(len(archs), dtype=np.int64)
-    n_cand = np.zeros(len(archs), dtype=np.int64)
+    n_struct = [0] * len(archs)
+    n_cand = [0] * len(archs)
     all_structs = structures(layer, cons, cands)
     rank = _rank(layer, archs, objective, all_structs, _mirror_twins(layer, cons, all_structs), cands,
                  [b.key[0] if b.key is not None else None for b in bests])
     # the vectorised steps take each capacity as a per-point byte limit
     walk_arch = archs[0].with_capacity(None) if archs[0].capacity is not None else archs[0]
     caps = [a.capacity if a.capacity is not None else int(NO_BAR) for a in archs]
-    bars = np.array([NO_BAR if b.key is None else b.key[0] for b in bests], dtype=np.int64)
-    worth = (rank.fits & (rank.bound <= bars[:, None])).any(axis=0)
     live = list(range(len(archs)))
-    # Best-first: once a structure's bound exceeds a capacity's best schedule, no later one can win there.
-    for p in np.nonzero(worth)[0].tolist():
-        b0 = rank.bound0[p]
-        act = []
-        for k in list(live):
-            key = bests[k].key
-            if key is not None and b0 > key[0]:
-                live.remove(k)
-                continue
-            if not rank.fits[k, p]:
-                continue
-            bound = rank.bound[k, p]
-            if key is not None and (bound > key[0] or (bound == key[0] and rank.buf[p] > key[1])):
-                continue   # the capacity's trips cost more than the best, or at best a tie with more buffer
-            act.append(k)
+    # Best-first: once a structure's capacity-free bound exceeds a capacity's best, no later one can win
+    # there. Positions are screened a block at a time against the bests as they stand (a superset of
+    # what the exact check below keeps, since the bests only improve).
+    block = 256
+    for start in range(0, len(rank.index), block):
+        bars = np.array([NO_BAR if b.key is None else b.key[0] for b in bests], dtype=np.int64)
+        live = [k for k in live if rank.bound0[start] <= bars[k]]
         if not live:
             break
-        if not act:
-            continue
-        order, levels = all_structs[rank.index[p]]
-        need = dict(zip(OPERANDS, map(int, rank.words[p])))
-        n_struct[act] += 1
-        n_cand[act] += _search_structure(layer, walk_arch, [archs[k] for k in act], [caps[k] for k in act],
-                                         objective, order, levels, cands, [bests[k] for k in act],
-                                         [int(rank.bound[k, p]) for k in act], need, p)
+        end = min(start + block, len(rank.index))
+        lk = np.array(live)
+        screen = (rank.fits[lk, start:end] & (rank.bound[lk, start:end] <= bars[lk, None])
+                  & (rank.bound0[start:end] <= bars[lk, None])).any(axis=0)
+        at = np.nonzero(screen)[0]
+        # plain lists for the exact check, which runs once per screened position
+        fits, bounds = rank.fits[:, start + at].T.tolist(), rank.bound[:, start + at].T.tolist()
+        bound0, least_buf = rank.bound0[start + at].tolist(), rank.buf[start + at].tolist()
+        for j, p in enumerate((start + at).tolist()):
+            act = []
+            for k in list(live):
+                key = bests[k].key
+                if key is not None and bound0[j] > key[0]:
+                    live.remove(k)
+                    continue
+                bound = bounds[j][k]
+                if not fits[j][k] or key is not None and (
+                        bound > key[0] or (bound == key[0] and least_buf[j] > key[1])):
+                    continue   # the capacity's trips cost more than the best, or at best a tie with more buffer
+                act.append(k)
+            if not act:
+                continue
+            order, levels = all_structs[rank.index[p]]
+            need = dict(zip(OPERANDS, rank.words[p].tolist()))
+            found = _search_structure(layer, walk_arch, [archs[k] for k in act], [caps[k] for k in act],
+                                      objective, order, levels, cands, [bests[k] for k in act],
+                                      [bounds[j][k] for k in act], need, p)
+            for k, f in zip(act, found.tolist()):
+                n_struct[k] += 1
+                n_cand[k] += f
     out: list[LayerResult | ConvschedError] = []
     for k, (arch, best) in enumerate(zip(archs, bests)):
         if best.schedule is None and best.seeded:
