@@ -7,8 +7,9 @@ Each layer also gets the three textbook dataflows with their best tiles
 (`search.TEXTBOOK`), so the report can say how much the optimal schedule
 saves over the best of them.
 
-`sweep` repeats this over log-spaced buffer capacities; sizes where some
-layer fits no schedule are reported as infeasible.
+`sweep` repeats this over log-spaced buffer capacities, each distinct layer's
+sizes searched in one pass (`search.optimize_capacities`, one task per
+layer); sizes where some layer fits no schedule are reported as infeasible.
 
 Nothing here prints: progress is reported through an optional
 `progress(done, total)` callback.
@@ -579,9 +580,9 @@ def sweep(network_or_layer: Network | NetLayer | Layer, arch: Architecture, low:
           progress: Progress | None = None) -> SweepResult:
     """Optimal and textbook network traffic at `points` log-spaced shared buffer capacities.
 
-    The capacity replaces the architecture's (one shared capacity). All
-    (size, distinct layer) solves run in one process pool. Raises
-    ConvschedError only when no size fits.
+    The capacity replaces the architecture's (one shared capacity). Each
+    distinct layer is one task of the process pool that searches all the
+    sizes in one pass. Raises ConvschedError only when no size fits.
     """
     network = _as_network(network_or_layer)
     sizes = sweep_sizes(low, high, points)
