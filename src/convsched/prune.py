@@ -252,10 +252,12 @@ def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, 
     Each buffer holds either e's tile (e is above it and indexes it), e's
     whole extent, or nothing of e: its words are `P * t_e` or a constant. With
     whole-byte word sizes the total bytes are therefore `A + B * t_e`, and the
-    largest fitting tile is `(cap - A) // B`. Returns (fits at all, index of
-    the largest fitting candidate, buffer bytes at the smallest candidate,
-    at the largest fitting one), or None when a word size is not a whole
-    number of bytes (the caller then checks every candidate).
+    largest fitting tile is `(cap - A) // B` (cap: the capacity, and
+    `limit_bytes` on the total, one for all points or one per point).
+    Returns (fits at all, index of the largest fitting candidate, buffer
+    bytes at the smallest candidate, at the largest fitting one), or None
+    when a word size is not a whole number of bytes (the caller then checks
+    every candidate).
     """
     from .vmodel import _axis_keys, buffer_words_many
     tiled = [op for op in OPERANDS if e_dim in order[:levels[op]] and e_dim in _axis_keys(op)]

@@ -614,7 +614,10 @@ def optimize_capacities(layer: Layer, archs: Sequence[Architecture], constraints
     tune_allocator()            # large grid steps: reuse heap memory instead of re-faulting it
     cands = _Candidates({d: tile_candidates(layer, d, cons) for d in DIMS})
     bests = [_Best() for _ in archs]
-    for best, arch, inc in zip(bests, archs, incumbents or [None] * len(archs)):
+    incumbents = list(incumbents) if incumbents is not None else [None] * len(archs)
+    if len(incumbents) != len(archs):
+        raise ValueError(f"{len(incumbents)} incumbents for {len(archs)} architectures; give one (or None) each")
+    for best, arch, inc in zip(bests, archs, incumbents):
         if inc is not None:
             best.seed(_incumbent_key(inc, arch, objective))
     n_struct = [0] * len(archs)
