@@ -237,3 +237,17 @@ def test_plot_written(tmp_path):
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ConvschedError, match="must end in"):
         plot_sweep(res, tmp_path / "curve.txt")
+
+
+def test_a_sweeps_sizes_are_one_task_per_layer_split_only_to_fill_the_workers():
+    from convsched.netsearch import _batches
+    A, B = Layer(K=8, C=8, OY=4, OX=4), Layer(K=4, C=4, OY=4, OX=4)
+    keys = [(L, Architecture(capacity=c)) for L in (A, B) for c in (64, 128, 256, 512)]
+    two = _batches(keys, workers=2)
+    assert [len(b) for b in two] == [4, 4] and {b[0][0] for b in two} == {A, B}
+    one_layer = _batches(keys[:4], workers=2)             # one layer: its sizes split over both workers
+    assert sorted(map(len, one_layer)) == [2, 2]
+    assert sorted(k[1].capacity for b in one_layer for k in b) == [64, 128, 256, 512]
+    assert {k[1].capacity for k in one_layer[0]} in ({64, 256}, {128, 512})   # small and large in each
+    per_operand = [(A, Architecture(capacity_per_operand=(64, 64, 64))), (A, Architecture(capacity=64))]
+    assert sorted(map(len, _batches(per_operand, workers=1))) == [1, 1]     # only shared capacities batch

@@ -306,14 +306,20 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 Key = tuple[Layer, Architecture]
 
 
-def _batches(keys: Sequence[Key]) -> list[list[Key]]:
+def _batches(keys: Sequence[Key], workers: int = 1) -> list[list[Key]]:
     """Keys grouped into one task per layer and architecture but for the shared capacity (a sweep's
-    sizes are searched in one pass); the largest layers first."""
+    sizes are searched in one pass); the largest layers first. With fewer tasks than workers, the
+    largest task is split (every other size, so that both halves get small and large buffers)."""
     groups: dict[tuple, list[Key]] = {}
     for k in keys:
         layer, arch = k
         groups.setdefault((layer, arch.with_capacity(None)) if arch.capacity is not None else k, []).append(k)
-    return sorted(groups.values(), key=lambda g: -g[0][0].macs)
+    batches = list(groups.values())
+    while len(batches) < workers and max(map(len, batches), default=0) > 1:
+        big = max(batches, key=len)
+        batches.remove(big)
+        batches += [big[0::2], big[1::2]]
+    return sorted(batches, key=lambda g: -g[0][0].macs)
 
 
 def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, objective: str = "bytes",
@@ -331,7 +337,7 @@ def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, obje
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConvschedError(f"workers={workers!r} must be a whole number of at least 1")
     total = len(keys)
-    batches = _batches(keys)
+    batches = _batches(keys, workers)
     out: dict[Key, tuple[str, Any]] = {}
 
     def record(batch: list[Key], results: list[tuple[str, Any]]) -> bool:
