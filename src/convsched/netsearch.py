@@ -74,7 +74,8 @@ class LayerEntry:
     textbook: LayerResult | None
     dataflows: dict[str, LayerResult | None]
     objective: str = "bytes"
-    solve_seconds: float = 0.0               # wall time of its solve (shared by equal layers)
+    # wall time of its solve (shared by equal layers; in a sweep, its share of the one-pass solve)
+    solve_seconds: float = 0.0
 
     @property
     def traffic(self) -> Traffic:
