@@ -29,7 +29,9 @@ dominance arguments (docs/optimizer.md gives the proofs):
 
 Every remaining candidate is evaluated exactly with the vectorised model.
 The objective is least total bytes, ties broken by the smaller total buffer,
-then by fewer tiles.
+then by fewer tiles. `optimize_capacities` searches several capacities (a
+sweep) in one pass over the structures, with the same answer for each as
+`optimize_layer` gives it alone.
 """
 
 from __future__ import annotations
