@@ -386,14 +386,14 @@ def _search_structure(layer, arch, archs, caps, objective, order, levels, cands,
         or trips_lower_bound(layer, archs[s], objective, order, levels, *r, smallest) <= bests[s].key[0])]
     if not live:
         return evaluated
-    slot_of = np.array(live)
     bests_live = [bests[s] for s in live]
+    limits_live = limits[live]
     grid = [g for gi, g in enumerate(groups) if gi != e_gi]
     e_dim = groups[e_gi][0][0] if e_gi is not None else None
     e_cands = groups[e_gi][1][:, 0] if e_gi is not None else None
     big = np.iinfo(np.int64).max
     for idx, tiles, solved, slot in _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands,
-                                                   bests_live, limits[slot_of]):
+                                                   bests_live, limits_live):
         gshape = slot.shape
         if e_dim is None:
             per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, tiles), arch)
@@ -405,7 +405,7 @@ def _search_structure(layer, arch, archs, caps, objective, order, levels, cands,
             per_op = buffer_bytes_many(buffer_words_many(layer, order, levels, ext), arch)
             xshape = gshape + (len(e_cands),)
             bufx = np.broadcast_to(sum(per_op.values()), xshape)
-            fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape) & (bufx <= limits[slot_of][slot][:, None])
+            fit = np.broadcast_to(_capacity_mask(arch, per_op), xshape) & (bufx <= limits_live[slot][:, None])
             # every point fits at e's smallest tile (`_pruned_points` checked it)
             hi_idx = len(e_cands) - 1 - np.argmax(fit[..., ::-1], axis=-1)
             b_hi = np.take_along_axis(bufx, hi_idx[..., None], axis=-1)[..., 0]
@@ -538,13 +538,11 @@ class _Ranking:
     bound: np.ndarray      # capacities x positions: the bound under each capacity (trips it forces)
 
 
-def _fit_mask(arch: Architecture, nbytes: np.ndarray) -> np.ndarray:
-    """Which rows of per-operand bytes (rows x OPERANDS) fit the capacity."""
-    if arch.capacity is not None:
-        return nbytes.sum(axis=1) <= arch.capacity
-    if arch.capacity_per_operand is not None:
-        return (nbytes <= np.array(arch.capacity_per_operand)).all(axis=1)
-    return np.ones(len(nbytes), dtype=bool)
+def least_bytes(arch: Architecture, words: np.ndarray) -> np.ndarray:
+    """On-chip bytes (structures x OPERANDS) of `least_buffer_words`' rows on `arch`."""
+    from .vmodel import buffer_bytes_many
+    per_op = buffer_bytes_many(dict(zip(OPERANDS, words.T)), arch)
+    return np.stack([per_op[op] for op in OPERANDS], axis=1)
 
 
 def _rank(layer: Layer, archs: Sequence[Architecture], objective: str, structs, mirrored: np.ndarray,
@@ -554,10 +552,10 @@ def _rank(layer: Layer, archs: Sequence[Architecture], objective: str, structs, 
     schedule's traffic, or None)."""
     tab = _structure_table(structs)
     words = least_buffer_words(layer, structs, cands)               # structures x operands
-    bits = np.array([archs[0].buffer_bits(op) for op in OPERANDS], dtype=np.int64)
-    nbytes = -(-(words * bits) // 8) * archs[0].buffer_factor
+    nbytes = least_bytes(archs[0], words)
     buf = nbytes.sum(axis=1)
-    fits = np.stack([_fit_mask(a, nbytes) for a in archs]) & ~mirrored
+    per_op = dict(zip(OPERANDS, nbytes.T))
+    fits = np.stack([np.broadcast_to(_capacity_mask(a, per_op), buf.shape) for a in archs]) & ~mirrored
     free = archs[0].with_capacity(None)
     lb0 = np.array([_structure_bound(layer, free, objective, k, ikey) for k, ikey in tab.bound_keys],
                    dtype=np.int64)[tab.bound_id]
@@ -705,7 +703,7 @@ def smallest_capacity(layer: Layer, arch: Architecture, cons: Constraints,
     """Least on-chip bytes any schedule of the constrained space needs (buffers grow with tiles)."""
     cands = cands or {d: tile_candidates(layer, d, cons) for d in DIMS}
     words = least_buffer_words(layer, structures(layer, cons, cands), cands)
-    return int(min(sum(arch.buffer_bytes(dict(zip(OPERANDS, map(int, w)))).values()) for w in words))
+    return int(least_bytes(arch, words).sum(axis=1).min())
 
 
 # ---------------------------------------------------------------------------

@@ -59,14 +59,14 @@ def run_hwc(layer: Layer, cfg: HWCConfig, schedule: Schedule | None = None) -> H
 def smallest_total_buffer(layer: Layer, cfg: HWCConfig) -> int:
     """Least total buffer (split in `cfg`'s proportions) under which some schedule of `layer` fits."""
     from ..arch import OPERANDS
-    from ..search import Constraints, least_buffer_words, structures, tile_candidates
+    from ..search import Constraints, least_buffer_words, least_bytes, structures, tile_candidates
     from ..layer import DIMS
     arch = cfg.architecture()
     cons = Constraints()
     cands = {d: tile_candidates(layer, d, cons) for d in DIMS}
     need = None
-    for words in least_buffer_words(layer, structures(layer, cons, cands), cands):
-        b = arch.buffer_bytes(dict(zip(OPERANDS, map(int, words))))
+    for row in least_bytes(arch, least_buffer_words(layer, structures(layer, cons, cands), cands)).tolist():
+        b = dict(zip(OPERANDS, row))
         # the split gives floor(total * share / S) to input and weight, the rest to the output
         shares = cfg.proportions
         lo = max(-(-b[op] * sum(shares) // share) for op, share in zip(("input", "weight", "output"), shares))
