@@ -190,8 +190,14 @@ class _StructureTable:
     loops: np.ndarray
     mirror: np.ndarray
     reload_mask: np.ndarray     # [i, o, d]: loop d multiplies weight (o=0) / output (o=1) traffic (F1)
-    index_mask: np.ndarray      # [i, o, d]: loop d is above that buffer and indexes the operand
     above_mask: np.ndarray      # [i, p, d]: loop d is above operand p's buffer (p in OPERANDS order)
+
+    @functools.cached_property
+    def index_mask(self) -> np.ndarray:
+        """[i, o, d]: loop d is above the weight (o=0) / output (o=1) buffer and indexes that operand."""
+        ops = ("weight", "output")
+        indexes = np.array([[d in RELEVANT[op] for d in DIMS] for op in ops])
+        return self.above_mask[:, [OPERANDS.index(op) for op in ops], :] & indexes
 
 
 def _build_structure_table(structs) -> _StructureTable:
@@ -200,7 +206,6 @@ def _build_structure_table(structs) -> _StructureTable:
     pid = np.zeros((len(structs), len(OPERANDS)), dtype=np.int64)
     bid = np.zeros(len(structs), dtype=np.int64)
     reload_mask = np.zeros((len(structs), 2, len(DIMS)), dtype=bool)
-    index_mask = np.zeros_like(reload_mask)
     above_mask = np.zeros((len(structs), len(OPERANDS), len(DIMS)), dtype=bool)
     index = {}
     for i, (order, levels) in enumerate(structs):
@@ -215,15 +220,12 @@ def _build_structure_table(structs) -> _StructureTable:
         for o, op in enumerate(("weight", "output")):
             for d in reload_loops(order, levels[op], op):
                 reload_mask[i, o, _DIM_INDEX[d]] = True
-            for d in order[:levels[op]]:
-                if d in RELEVANT[op]:
-                    index_mask[i, o, _DIM_INDEX[d]] = True
     mirror = np.full(len(structs), -1, dtype=np.int64)
     for (order, lv), i in index.items():
         mirror[i] = index.get((tuple(_MIRROR.get(d, d) for d in order), lv), -1)
     return _StructureTable(list(prefixes), pid, list(bound_keys), bid,
                            np.array([len(o) for o, _ in structs], dtype=np.int64), mirror,
-                           reload_mask, index_mask, above_mask)
+                           reload_mask, above_mask)
 
 
 _DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
