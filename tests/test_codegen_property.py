@@ -19,6 +19,7 @@ from convsched.arch import Architecture
 from convsched.codegen import run_cases
 from convsched.layer import DIMS, Layer
 from convsched.schedule import Schedule
+from strategies import gapped_schedules
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None,
                                 reason="no C compiler ('cc' or $CC) on PATH")
@@ -78,3 +79,15 @@ def test_generated_code_matches_model_and_reference(cases, seed):
         assert r.output_matches
         assert r.measured_words() == r.predicted_words()
         assert r.measured_bytes() == r.predicted_bytes()
+
+
+@settings(max_examples=max(2, EXAMPLES // 4), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(st.lists(gapped_schedules(max_tiles=200), min_size=BATCH, max_size=BATCH), st.integers(0, 2**32))
+def test_generated_code_where_padding_meets_a_gap(schedules_, seed):
+    """Input windows whose end falls in the padding under a stride or dilation gap (issue 14)."""
+    results = run_cases([(s, Architecture()) for s in schedules_], seed=seed)
+    bad = [(r.schedule.to_json(), r.problems) for r in results if not r.passed]
+    assert not bad, bad
+    for r in results:
+        assert r.measured_words() == r.predicted_words()

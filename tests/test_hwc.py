@@ -6,6 +6,7 @@ import random
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from convsched.arch import Architecture
 from convsched.errors import ConvschedError
@@ -16,6 +17,7 @@ from convsched.hwc.eventsim import CYCLE_TOLERANCE, event_simulate
 from convsched.layer import Layer
 from convsched.model import evaluate
 from convsched.schedule import Schedule
+from strategies import gapped_schedules
 
 CFG = HWCConfig.default()
 
@@ -51,6 +53,15 @@ def test_tile_steps_equal_the_model():
         # bytes (16-bit words: whole bytes per step)
         C, L, W, lb, wb = _lanes(st, CFG)
         assert int(lb.sum() + wb.sum()) == t.total_bytes
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
+                                                                    HealthCheck.too_slow])
+@given(gapped_schedules())
+def test_tile_steps_equal_the_model_where_padding_meets_a_gap(s):
+    """The HWC's tile steps fetch the same input blocks as the model (issue 14's windows)."""
+    t = evaluate(s, CFG.architecture())
+    assert tile_steps(s).totals()["input"] == t.input.read
 
 
 def test_event_sim_against_cycle_model_random_schedules():

@@ -22,30 +22,7 @@ from convsched.layer import DIMS, Layer
 from convsched.model import evaluate
 from convsched.schedule import Schedule
 from convsched.simulate import simulate
-
-#: The simulator walks every tile; keep the walk short.
-MAX_TILES = 400
-
-
-@st.composite
-def spatial(draw, axis: str) -> dict[str, int]:
-    """O, F, S, D, P (and maybe I) of one spatial axis that make a valid layer."""
-    f = draw(st.integers(1, 4))
-    s = draw(st.integers(1, 3))
-    d = draw(st.integers(1, 2))
-    o = draw(st.integers(1, 8))
-    span = (f - 1) * d + 1
-    # padding from none to beyond the whole filter footprint
-    p = draw(st.integers(0, span + 1))
-    reach = (o - 1) * s + span - p          # one past the last input row read
-    assume(reach >= 1)
-    out = {"O" + axis: o, "F" + axis: f, "S" + axis: s, "D" + axis: d, "P" + axis: p}
-    derived = reach - p
-    # the input size: derived, or given (smaller: bottom padding; larger: rows no output reads)
-    if derived < 1 or draw(st.booleans()):
-        out["I" + axis] = draw(st.integers(1, reach + s - 1))
-    return out
-
+from strategies import MAX_TILES, gapped_schedules, spatial
 
 @st.composite
 def layers(draw) -> Layer:
@@ -156,6 +133,13 @@ def check_consistency(s: Schedule, arch: Architecture) -> None:
 def test_model_equals_walk(s: Schedule, arch: Architecture) -> None:
     check_model_equals_walk(s, arch)
     check_consistency(s, arch)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
+                                                                     HealthCheck.too_slow])
+@given(s=gapped_schedules(), arch=architectures())
+def test_model_equals_walk_where_padding_meets_a_gap(s: Schedule, arch: Architecture) -> None:
+    check_model_equals_walk(s, arch)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,

@@ -189,6 +189,45 @@ def test_g_filter_loop_block_wholly_in_padding():
     agree_with_walk(padding_block())
 
 
+# (j) ---------------------------------------------------------------------------
+def test_j_dilation_gap_at_the_bottom_padding_is_not_fetched():
+    # Issue 14, case 1. K=4, C=1, OY=3, OX=6, FY=2 (DY=2), FX=3, PY=PX=1: IY = 2+2+1-2 = 3,
+    # IX = 5+2+1-2 = 6; every input row and column is read by some output.
+    # Order OY/2 FX/1 FY/1, input buffer below OY and FX (FY inside it).
+    # Rows of OY tile [0,2) = {oy + 2fy - 1} = {-1,0,1,2} -> rows 0..2 (3 rows);
+    # OY tile [2,3) = {1, 3} -> row 1 only (row 3 is padding; clipping the window [1,4)
+    # to the input would give rows 1..2, a row this block never reads).
+    # Columns of FX tap f: {ox + f - 1}: f=0 -> 0..4, f=1 -> 0..5, f=2 -> 1..5.
+    # oy0: 3x5 = 15, then 3x6 less 3x5 = 3, then cols 1..5 inside cols 0..5: 0.
+    # oy1: row 1 x cols 0..4 less its overlap with rows 0..2 x cols 1..5 (4) = 1; then
+    # row 1 x cols 0..5 less 5 = 1; then 0. Input 15+3+0+1+1+0 = 20 (not 22).
+    s = sched({"N": 1, "G": 1, "K": 4, "C": 1, "OY": 3, "OX": 6, "FY": 2, "FX": 3, "SY": 1, "SX": 1,
+               "DY": 2, "DX": 1, "PY": 1, "PX": 1},
+              ["OY", "FX", "FY"], {"OY": 2, "FX": 1, "FY": 1}, {"input": 2, "weight": 3, "output": 3})
+    t = evaluate(s)
+    assert t.input.read == 20
+    assert t.buffer_words["input"] == 3 * 6
+    agree_with_walk(s)
+
+
+def test_k_stride_gap_at_the_right_padding_is_not_fetched():
+    # Issue 14, case 2. N=2, K=4, C=1, OY=7, OX=3, FY=2, FX=3, SX=2, PX=1: IY = 6+1+1 = 8,
+    # IX = 4+2+1-2 = 5; every row and column is read by some output.
+    # Order FX/2 N/1 OX/1 OY/2 FY/1, input buffer below FX and N: a block is one image,
+    # all 8 rows, and the columns {2*ox + fx - 1} of its FX tile: [0,2) -> {-1,0,...,4} ->
+    # cols 0..4 (40 words); [2,3) -> {1,3,5} -> cols 1..3 (24 words; column 5 is padding,
+    # so clipping the window [1,6) would give cols 1..4).
+    # Sequence (fx, n): 40, 40 (another image), 24 (image 0 again), 24. Input 128 (not 144).
+    s = sched({"N": 2, "G": 1, "K": 4, "C": 1, "OY": 7, "OX": 3, "FY": 2, "FX": 3, "SY": 1, "SX": 2,
+               "DY": 1, "DX": 1, "PY": 0, "PX": 1},
+              ["FX", "N", "OX", "OY", "FY"], {"FX": 2, "N": 1, "OX": 1, "OY": 2, "FY": 1},
+              {"input": 2, "weight": 3, "output": 0})
+    t = evaluate(s)
+    assert t.input.read == 40 + 40 + 24 + 24 == 128
+    assert t.buffer_words["input"] == 40
+    agree_with_walk(s)
+
+
 # (h) ---------------------------------------------------------------------------
 def test_h_dma_granularity_rounds_each_step():
     arch = Architecture(dma_granularity=16)

@@ -143,6 +143,48 @@ def read_positions(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray
     return np.concatenate([[0], np.cumsum(used)]).astype(np.int64)
 
 
+def read_span(o0, o1, f0, f1, stride: int, dilation: int, pad: int, size: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """`[lo, hi)`: the smallest and one past the largest input position a block reads.
+
+    The block of output positions `[o0, o1)` with filter taps `[f0, f1)` reads
+    `{o*stride + f*dilation - pad}` inside `[0, size)` (docs/semantics.md).
+    Where the window `[o0*stride + f0*dilation - pad, (o1-1)*stride +
+    (f1-1)*dilation - pad + 1)` lies inside the input, its ends are read and
+    it is exact; where an end falls in the padding, clipping it to the input
+    could land on a position this block never reads (a stride or dilation
+    leaves gaps), so the true end is found tap by tap: for each filter tap the
+    first and last output whose position is inside the input. Blocks that read
+    only padding get `lo == hi == 0`. Arguments broadcast (numpy arrays or ints).
+    """
+    o0, o1, f0, f1 = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64) for a in (o0, o1, f0, f1)))
+    shape = o0.shape
+    o0, o1, f0, f1 = (a.ravel() for a in (o0, o1, f0, f1))
+    lo = o0 * stride + f0 * dilation - pad
+    hi = (o1 - 1) * stride + (f1 - 1) * dilation - pad + 1
+    edge = ((lo < 0) | (hi > size)) & (o1 > o0) & (f1 > f0)
+    lo, hi = np.clip(lo, 0, size), np.clip(hi, 0, size)
+    if edge.any():
+        idx = np.nonzero(edge)
+        a0, a1, b0, b1 = o0[idx], o1[idx], f0[idx], f1[idx]
+        first = np.full(a0.shape, size, dtype=np.int64)    # smallest position read (size: none)
+        last = np.full(a0.shape, -1, dtype=np.int64)       # largest position read (-1: none)
+        for k in range(int((b1 - b0).max())):
+            f = b0 + k
+            base = f * dilation - pad                      # position of output 0 under tap f
+            o_min = np.maximum(a0, -(base // stride))       # first output at or after position 0
+            o_max = np.minimum(a1 - 1, (size - 1 - base) // stride)  # last output before `size`
+            reads = (f < b1) & (o_min <= o_max)
+            first = np.where(reads, np.minimum(first, o_min * stride + base), first)
+            last = np.where(reads, np.maximum(last, o_max * stride + base), last)
+        lo, hi = lo.copy(), hi.copy()
+        lo[idx], hi[idx] = first, last + 1
+    empty = hi <= lo
+    if empty.any():
+        lo, hi = np.where(empty, 0, lo), np.where(empty, 0, hi)
+    return lo.reshape(shape), hi.reshape(shape)
+
+
 def spatial_axis(o_size: int, o_tile: int, o_pos: int | None,
                  f_size: int, f_tile: int, f_pos: int | None,
                  stride: int, dilation: int, pad: int, in_size: int,
@@ -165,9 +207,7 @@ def spatial_axis(o_size: int, o_tile: int, o_pos: int | None,
             ranges[kind] = (starts, np.minimum(starts + tile, size))
     (o0, o1), (f0, f1) = ranges["o"], ranges["f"]
     # grid over (o, f); transpose afterwards if the f loop is the outer one
-    lo = o0[:, None] * stride + f0[None, :] * dilation - pad
-    hi = (o1[:, None] - 1) * stride + (f1[None, :] - 1) * dilation - pad + 1
-    lo, hi = np.clip(lo, 0, in_size), np.clip(hi, 0, in_size)
+    lo, hi = read_span(o0[:, None], o1[:, None], f0[None, :], f1[None, :], stride, dilation, pad, in_size)
     kinds = [k for _, k in loops]
     if kinds == ["f", "o"]:
         lo, hi = lo.T, hi.T

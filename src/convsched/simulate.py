@@ -70,6 +70,20 @@ def _read_mask(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
     return used
 
 
+def _bounding_read_set(o: tuple[int, int], f: tuple[int, int], s: int, d: int, p: int, i: int) -> np.ndarray:
+    """Mask of the positions from the smallest to the largest one the block really reads.
+
+    Computed from every (output, tap) pair of the block, not from the window's
+    ends: an end in the padding must not pull in a position the block skips.
+    """
+    pos = (np.arange(*o)[:, None] * s + np.arange(*f)[None, :] * d - p).ravel()
+    pos = pos[(pos >= 0) & (pos < i)]
+    span = np.zeros(i, dtype=bool)
+    if pos.size:
+        span[pos.min():pos.max() + 1] = True
+    return span
+
+
 class _Walker:
     def __init__(self, schedule: Schedule, x: np.ndarray, w: np.ndarray):
         self.s = schedule
@@ -110,16 +124,8 @@ class _Walker:
         m = np.zeros(self.buf[op].shape, dtype=bool)
         sl = lambda d: slice(*r[d])  # noqa: E731
         if op == "input":
-            rows = np.zeros(L.IY, dtype=bool)
-            lo = r["OY"][0] * L.SY + r["FY"][0] * L.DY - L.PY
-            hi = (r["OY"][1] - 1) * L.SY + (r["FY"][1] - 1) * L.DY - L.PY + 1
-            rows[max(lo, 0):max(min(hi, L.IY), 0)] = True
-            rows &= self.read_y
-            cols = np.zeros(L.IX, dtype=bool)
-            lo = r["OX"][0] * L.SX + r["FX"][0] * L.DX - L.PX
-            hi = (r["OX"][1] - 1) * L.SX + (r["FX"][1] - 1) * L.DX - L.PX + 1
-            cols[max(lo, 0):max(min(hi, L.IX), 0)] = True
-            cols &= self.read_x
+            rows = _bounding_read_set(r["OY"], r["FY"], L.SY, L.DY, L.PY, L.IY) & self.read_y
+            cols = _bounding_read_set(r["OX"], r["FX"], L.SX, L.DX, L.PX, L.IX) & self.read_x
             sub = np.zeros((r["N"][1] - r["N"][0], r["G"][1] - r["G"][0], r["C"][1] - r["C"][0], L.IY, L.IX), bool)
             sub[:] = rows[:, None] & cols[None, :]
             m[sl("N"), sl("G"), sl("C")] = sub

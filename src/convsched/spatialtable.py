@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .axes import read_span
+
 _RANK = {"pre": 0, "absent": 0, "own": 1, "suf": 2}
 _CHUNK = 1 << 21            # padded grid entries per step (memory: a few int64 arrays of this size)
 
@@ -58,9 +60,8 @@ def spatial_sums(o_size: int, f_size: int, stride: int, dilation: int, pad: int,
     cnt = count_below
     for to in _chunks(to_all, o_size, f0.size):
         o0, o1, vo = _tile_grid(o_size, to, o_present)
-        lo = o0[:, None, :, None] * stride + f0[None, :, None, :] * dilation - pad
-        hi = (o1[:, None, :, None] - 1) * stride + (f1[None, :, None, :] - 1) * dilation - pad + 1
-        lo, hi = np.clip(lo, 0, in_size), np.clip(hi, 0, in_size)
+        lo, hi = read_span(o0[:, None, :, None], o1[:, None, :, None], f0[None, :, None, :],
+                           f1[None, :, None, :], stride, dilation, pad, in_size)
         valid = vo[:, None, :, None] & vf[None, :, None, :]
         size = np.where(valid & (hi > lo), cnt[np.maximum(hi, lo)] - cnt[lo], 0)
         live = size > 0

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..arch import Architecture
+from ..axes import read_span
 from ..errors import ConvschedError
 from ..layer import DIMS
 from ..model import evaluate
@@ -135,8 +136,7 @@ def _max_spatial(s: Schedule, above: dict[str, int], axis: str, pos: list[int]) 
     best = 0
     for o0, o1 in _tile_ranges(s, above, "O" + axis):
         for f0, f1 in _tile_ranges(s, above, "F" + axis):
-            lo = min(max(o0 * stride + f0 * dil - pad, 0), size)
-            hi = min(max((o1 - 1) * stride + (f1 - 1) * dil - pad + 1, 0), size)
+            lo, hi = (int(v) for v in read_span(o0, o1, f0, f1, stride, dil, pad, size))
             best = max(best, cnt[hi] - cnt[lo] if hi > lo else 0)
     return best
 
@@ -295,11 +295,8 @@ def emit_kernel(plan: KernelPlan, k: int) -> str:
         w(f"    lo[{a}] = r[{D[d]}][0]; hi[{a}] = r[{D[d]}][1];")
     for a, (ax, o, f, cnt) in enumerate((("Y", "OY", "FY", "row_cnt"), ("X", "OX", "FX", "col_cnt")), start=3):
         S, Dl, Pd, I = (getattr(L, n + ax) for n in ("S", "D", "P", "I"))
-        w(f"    /* input {'rows' if ax == 'Y' else 'columns'} read by outputs [{o}) with filter taps [{f}), clipped */")
-        w(f"    a = r[{D[o]}][0] * {S} + r[{D[f]}][0] * {Dl} - {Pd};")
-        w(f"    b = (r[{D[o]}][1] - 1) * {S} + (r[{D[f]}][1] - 1) * {Dl} - {Pd} + 1;")
-        w(f"    a = a < 0 ? 0 : a > {I} ? {I} : a;")
-        w(f"    b = b < a ? a : b > {I} ? {I} : b;")
+        w(f"    /* input {'rows' if ax == 'Y' else 'columns'} read by outputs [{o}) with filter taps [{f}) */")
+        w(f"    cs_read_span(r[{D[o]}][0], r[{D[o]}][1], r[{D[f]}][0], r[{D[f]}][1], {S}, {Dl}, {Pd}, {I}, &a, &b);")
         w(f"    lo[{a}] = {p}{cnt}[a]; hi[{a}] = {p}{cnt}[b];")
     w(f"    cs_visit_read(&{p}input_op, x, CS_INPUT_READ, st, lo, hi);")
     w("}")

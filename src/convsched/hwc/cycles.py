@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arch import Architecture
+from ..axes import read_span
 from ..errors import ConvschedError
 from ..layer import DIMS
 from ..model import Traffic, _read_rows, evaluate
@@ -110,8 +111,7 @@ def _block(schedule: Schedule, op: str, rng, level: int):
             o0, o1 = dim("O" + ax)
             f0, f1 = dim("F" + ax)
             S, D, P, I = (getattr(L, n + ax) for n in ("S", "D", "P", "I"))
-            lo = np.clip(o0 * S + f0 * D - P, 0, I)
-            hi = np.clip((o1 - 1) * S + (f1 - 1) * D - P + 1, 0, I)
+            lo, hi = read_span(o0, o1, f0, f1, S, D, P, I)
             cnt = _read_rows(L, ax)
             axes.append((lo, hi, lambda lo, hi, cnt=cnt: np.where(hi > lo, cnt[np.maximum(hi, lo)] - cnt[lo], 0)))
         return axes
