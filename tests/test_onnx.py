@@ -645,6 +645,16 @@ def test_weight_with_too_little_data_is_refused(tmp_path):
         load_onnx(p)
 
 
+def test_weight_with_too_many_dimensions_to_count_is_one_short_line(tmp_path):
+    """2^62 x ... (300 dimensions): too many digits for Python to print; the message gives the size."""
+    w = dataless("w", [2**62] * 300)
+    p = save(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"])], [vi("x", [1, 3, 8, 8])], [vi("y", None)], [w])
+    with pytest.raises(ConvschedError, match=r"declares more than 2\^18600 elements \[4611686018427387904, .*\] "
+                                             r"\(300 dimensions\) but the file holds data for 0") as e:
+        load_onnx(p)
+    assert len(str(e.value)) < 350 + len(str(p))
+
+
 def test_weight_with_negative_dimension_is_refused(tmp_path):
     w = dataless("w", [4, -3, 3, 3])
     p = save(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"])], [vi("x", [1, 3, 8, 8])], [vi("y", None)], [w])

@@ -226,6 +226,15 @@ def test_malformed_nodes_leave_shapes_unknown_and_never_raise(nodes):
     assert y is None or None in y
 
 
+def test_sizes_beyond_int64_are_unknown():
+    """ONNX sizes are int64: a Tile whose repeats overflow it (here 2^62 squared) gives an unknown size."""
+    nodes = [const("r", [1, 2**62, 1, 1]), helper.make_node("Mul", ["r", "r"], ["rr"]),
+             helper.make_node("Tile", ["x", "rr"], ["y"])]
+    shapes = ours(model(nodes, [1, 2, 3, 3]))
+    assert shapes.values["rr"] == [1, None, 1, 1]
+    assert shapes.get("y") == [1, None, 3, 3]
+
+
 def test_attribute_of_wrong_type_is_one_line():
     node = helper.make_node("Conv", ["x", "w"], ["y"], strides=2)
     with pytest.raises(ConvschedError, match="attribute 'strides' is an integer, expected a list of integers"):

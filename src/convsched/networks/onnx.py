@@ -219,6 +219,15 @@ def _weight_tensors(graph):
                     yield a.t
 
 
+def _count_text(n: int) -> str:
+    """A count with thousands separators; past 30 digits only its size (Python will not print 4,300)."""
+    return f"{n:,}" if n < 10**30 else f"more than 2^{n.bit_length() - 1}"
+
+
+def _dims_text(dims: list[int]) -> str:
+    return str(dims) if len(dims) <= 8 else f"[{', '.join(map(str, dims[:8]))}, ...] ({len(dims)} dimensions)"
+
+
 def _check_weights(graph, folder: Path, path: Path) -> list[str]:
     """Refuse weights whose declared size the file does not back; returns missing external files."""
     missing: set[str] = set()
@@ -226,7 +235,7 @@ def _check_weights(graph, folder: Path, path: Path) -> list[str]:
         where = f"{path}: weight '{t.name}'"
         dims = list(t.dims)
         if any(d < 0 for d in dims):
-            raise ConvschedError(f"{where} declares a negative dimension in {dims}")
+            raise ConvschedError(f"{where} declares a negative dimension in {_dims_text(dims)}")
         count = math.prod(dims)
         if count == 0:
             continue
@@ -238,14 +247,16 @@ def _check_weights(graph, folder: Path, path: Path) -> list[str]:
                 continue
             offset = _external_int(t, "offset", where)
             if offset + nbytes > size:
-                raise ConvschedError(f"{where} declares {count:,} elements {dims} ({nbytes:,} bytes) but its "
-                                     f"external file {loc} holds {max(0, size - offset):,} bytes from offset "
-                                     f"{offset:,}; the weights file does not belong to this model")
+                raise ConvschedError(f"{where} declares {_count_text(count)} elements {_dims_text(dims)} "
+                                     f"({_count_text(nbytes)} bytes) but its external file {loc} holds "
+                                     f"{max(0, size - offset):,} bytes from offset {offset:,}; the weights file "
+                                     "does not belong to this model")
             continue
         held = _stored_elements(t)
         if count > held:
-            raise ConvschedError(f"{where} declares {count:,} elements {dims} but the file holds data for "
-                                 f"{held:,}; the model is truncated or was saved without its weights")
+            raise ConvschedError(f"{where} declares {_count_text(count)} elements {_dims_text(dims)} but the "
+                                 f"file holds data for {held:,}; the model is truncated or was saved without "
+                                 "its weights")
     return sorted(missing)
 
 

@@ -30,6 +30,7 @@ Shape = list[Dim]
 Value = list[Any]          # the elements of a folded scalar or 1-D tensor (int, float, or None if unknown)
 
 _MAX_FOLDED = 64           # shape arithmetic folds tensors of at most this many elements
+_INT64_MAX = 2**63 - 1     # ONNX sizes are int64
 _STD = ("", "ai.onnx")
 _EXTERNAL = 1              # TensorProto.EXTERNAL
 _INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})  # UINT8 INT8 UINT16 INT16 INT32 INT64 UINT32 UINT64
@@ -321,6 +322,7 @@ class GraphShapes:
 
     def _learn(self, name: str, ours: Shape) -> None:
         """Keep every dimension inference knows; fill the others from our rule."""
+        ours = [d if not isinstance(d, int) or 0 <= d <= _INT64_MAX else None for d in ours]
         known = self.shapes.get(name)
         if known is None or len(known) != len(ours):
             merged = ours if known is None else known
@@ -329,8 +331,8 @@ class GraphShapes:
         self.shapes[name] = merged
 
     def _set_value(self, name: str, value: Value) -> None:
-        if name and len(value) <= _MAX_FOLDED:
-            self.values[name] = value
+        if name and len(value) <= _MAX_FOLDED:  # ONNX shape arithmetic is int64: what leaves it is unknown
+            self.values[name] = [v if not isinstance(v, int) or abs(v) <= _INT64_MAX else None for v in value]
 
     def _propagate(self, graph) -> None:
         for node in graph.node:
@@ -780,10 +782,10 @@ def _expand(g: GraphShapes, node, a: Attrs) -> list:
 
 def _tile(g: GraphShapes, node, a: Attrs) -> list:
     s = g.get(_input(node, 0))
-    reps = g._ints(_input(node, 1))
-    if s is None or len(reps) != len(s) or any(r < 0 for r in reps):
+    reps = g._value(_input(node, 1))
+    if s is None or len(reps) != len(s) or any(isinstance(r, int) and r < 0 for r in reps):
         raise _Unknown
-    return [[d * r if _known(d) else None for d, r in zip(s, reps)]]
+    return [[d * r if _known(d) and isinstance(r, int) else None for d, r in zip(s, reps)]]
 
 
 _SAME = ("Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Celu", "Gelu",
