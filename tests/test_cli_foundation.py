@@ -100,7 +100,7 @@ def test_arch_file(tmp_path):
     p = write(tmp_path, GOOD)
     a = tmp_path / "arch.yaml"
     a.write_text("bits: {input: 16, weight: 4, psum: 24, output: 16}\nbuffer: 64KiB\n"
-                 "double_buffer: true\ndma_granularity: 16\n")
+                 "double_buffer: true\ndma_granularity: 16B\n")
     r = run("evaluate", p, "--arch", a, "--json", "-")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == library_json(GOOD, Architecture.from_file(a))
@@ -172,7 +172,7 @@ def test_bad_schedule_simulate(tmp_path, case):
 
 def test_missing_and_directory_schedule(tmp_path):
     assert_usage_error(run("evaluate", tmp_path / "none.json"), "does not exist")
-    assert_usage_error(run("evaluate", tmp_path), "not a file")
+    assert_usage_error(run("evaluate", tmp_path), "is a folder; expected a file")
 
 
 BAD_ARCHS = {

@@ -89,7 +89,7 @@ def test_onnx_shows_skipped_ops(tmp_path):
     (["nosuchnet"], "unknown network 'nosuchnet'"),
     (["missing.onnx"], "missing.onnx does not exist"),
     (["missing.yaml"], "does not exist"),
-    (["bad.yaml"], "malformed YAML at line"),
+    (["bad.yaml"], "not valid YAML at line"),
     (["notonnx.onnx"], "not an ONNX file"),
     (["K=64,C=64,OY=56,OX=abc"], "OX='abc' is not a whole number"),
     (["K=64,C=64,OY=56,OX=56,FY=0"], "FY=0 must be at least 1"),

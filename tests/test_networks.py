@@ -213,8 +213,8 @@ def test_builtin_tables_survive_a_layer_file(tmp_path):
 
 
 @pytest.mark.parametrize("name, text, message", [
-    ("bad.yaml", "- {K: 8, C: 3\n- x\n", "malformed YAML at line"),
-    ("bad.json", '[{"K": 8, "C": 3,}]', "malformed JSON at line 1, column"),
+    ("bad.yaml", "- {K: 8, C: 3\n- x\n", "not valid YAML at line"),
+    ("bad.json", '[{"K": 8, "C": 3,}]', "not valid JSON (line 1, column"),
     ("empty.yaml", "", "empty"),
     ("none.yaml", "layers: []\n", "no layers"),
     ("scalar.yaml", "42\n", "list of layer"),

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from .errors import ConvschedError
-from .units import parse_size
+from .fileio import load_user_data
+from .units import format_size_exact, parse_size
 
 OPERANDS: tuple[str, ...] = ("input", "weight", "output")
 
@@ -106,45 +105,46 @@ class Architecture:
             raise ConvschedError("'bits' must be a number or a mapping of input/weight/psum/output bits")
         buf = data.get("buffer")
         if isinstance(buf, Mapping):
-            bad = sorted(set(buf) - set(OPERANDS))
+            bad = sorted(map(str, set(buf) - set(OPERANDS)))
             if bad or set(buf) != set(OPERANDS):
                 raise ConvschedError("a per-operand 'buffer' needs exactly input, weight and output sizes")
-            kw["capacity_per_operand"] = tuple(parse_size(buf[op]) for op in OPERANDS)
+            kw["capacity_per_operand"] = tuple(_size(f"buffer.{op}", buf[op]) for op in OPERANDS)
         elif buf is not None:
-            kw["capacity"] = parse_size(buf)
+            kw["capacity"] = _size("buffer", buf)
         db = data.get("double_buffer", False)
         if not isinstance(db, bool):
             raise ConvschedError("'double_buffer' must be true or false")
         kw["double_buffer"] = db
         gran = data.get("dma_granularity", 0)
-        kw["dma_granularity"] = 0 if gran in (0, None) else parse_size(gran)
+        kw["dma_granularity"] = 0 if gran is None or (type(gran) is int and gran == 0) else _size("dma_granularity", gran)
         return cls(**kw)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Architecture":
-        p = Path(path)
-        if not p.is_file():
-            raise ConvschedError(f"architecture file {path} does not exist or is not a file")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ConvschedError(f"architecture file {path} is not UTF-8 text; save it as UTF-8 YAML") from None
-        except yaml.YAMLError as e:
-            line = getattr(getattr(e, "problem_mark", None), "line", None)
-            where = f" (line {line + 1})" if line is not None else ""
-            raise ConvschedError(f"architecture file {path} is not valid YAML{where}; fix its syntax") from None
+        data = load_user_data(path, "architecture file", fmt="yaml")
         return cls.from_dict(data or {})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, sizes_with_units: bool = False) -> dict[str, Any]:
+        """The `from_dict` form. Sizes are integer bytes (for JSON output), or with
+        `sizes_with_units` strings like '64KiB' that an architecture file takes back."""
+        size = format_size_exact if sizes_with_units else (lambda n: n)
         d: dict[str, Any] = {"bits": {"input": self.input_bits, "weight": self.weight_bits,
                                       "psum": self.psum_bits, "output": self.output_bits}}
         if self.capacity is not None:
-            d["buffer"] = self.capacity
+            d["buffer"] = size(self.capacity)
         elif self.capacity_per_operand is not None:
-            d["buffer"] = dict(zip(OPERANDS, self.capacity_per_operand))
+            d["buffer"] = {op: size(c) for op, c in zip(OPERANDS, self.capacity_per_operand)}
         d["double_buffer"] = self.double_buffer
-        d["dma_granularity"] = self.dma_granularity
+        d["dma_granularity"] = size(self.dma_granularity) if self.dma_granularity else 0
         return d
+
+
+def _size(key: str, value: object) -> int:
+    """A size from a file, its key named in the message when it is refused."""
+    try:
+        return parse_size(value)
+    except ConvschedError as e:
+        raise ConvschedError(f"'{key}': {e}") from None
 
 
 def bits_to_bytes(bits: int) -> int:

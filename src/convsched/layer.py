@@ -22,11 +22,16 @@ _DEFAULTS: dict[str, int] = {"N": 1, "G": 1, "FY": 1, "FX": 1, "SY": 1, "SX": 1,
 
 
 def _check_int(name: str, value: Any) -> int:
+    """A dimension is an integer as written: no float is taken, not even 64.0 (a float may
+    already have been rounded, e.g. 1e30 or anything above 2**53, and would be silently)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConvschedError(f"layer field {name}={value!r} is not an integer; give a whole number")
-    return value
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        if isinstance(value, float):
+            hint = f"write {int(value)}" if value.is_integer() and abs(value) < 2**53 else "write a whole number"
+            raise ConvschedError(f"layer field {name}={shown} is not an integer but a floating-point number; "
+                                 f"dimensions are integers as written: {hint}")
+        raise ConvschedError(f"layer field {name}={shown} is not an integer; give a whole number")
+    return int(value)   # an int subclass (e.g. an IntEnum) becomes a plain int
 
 
 @dataclass(frozen=True)
@@ -164,9 +169,17 @@ class Layer:
         if unknown:
             raise ConvschedError(
                 f"unknown layer field(s) {', '.join(unknown)}; known fields: {' '.join(sorted(known))}")
+        if data.get("kind") == "fc":
+            # a fully connected layer is a 1x1 convolution on a 1x1 map: K and C suffice. OY/OX may
+            # be given (an FC layer applied at each of OY x OX positions, e.g. the tokens of a MatMul).
+            for k in ("FY", "FX"):
+                if k in data and (type(data[k]) is not int or data[k] != 1):
+                    raise ConvschedError(f"an fc layer has {k}=1, not {k}={data[k]!r}; drop {k} or write kind: conv")
+            data = {"OY": 1, "OX": 1, **data}
         missing = [k for k in ("K", "C", "OY", "OX") if k not in data]
         if missing:
-            raise ConvschedError(f"layer is missing {', '.join(missing)}; give at least K, C, OY and OX")
+            raise ConvschedError(f"layer is missing {', '.join(missing)}; give at least K, C, OY and OX "
+                                 "(for a fully connected layer: K, C and kind: fc)")
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def __str__(self) -> str:

@@ -99,6 +99,9 @@ class LayerEntry:
             "kind": self.net_layer.kind,
             "layer": self.net_layer.layer.to_dict(),
             "schedule": {"order": sd["order"], "tiles": sd["tiles"], "buffers": sd["buffers"]},
+            # the word sizes it was solved with (a quantized layer's own may differ from the network's):
+            # evaluate/simulate/codegen/run-c --layer NAME read them from here
+            "arch": self.arch.to_dict(),
         }
         d.update(t.to_full_json())
         d["objective_bytes"] = objective_bytes(t, self.objective)

@@ -9,6 +9,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import ConvschedError
+from ..fileio import check_path_length
 
 app = typer.Typer(
     name="convsched",
@@ -35,13 +36,37 @@ def _register_commands() -> None:
                 raise
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            print(f"convsched {version('convsched')}")
+        except PackageNotFoundError:   # run from a source tree that is not installed
+            print("convsched (version unknown: not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                      help="Print convsched's version and exit."),
+) -> None:
+    """Off-chip-memory-optimal schedules for CNN convolutions on scratchpad accelerators."""
+
+
 _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn bad input into a one-line error (exit 2)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    for arg in args:   # before any parsing: no path or value of this length is meant
+        try:
+            check_path_length(arg, "argument")
+        except ConvschedError as e:
+            _fail(str(e))
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except ConvschedError as e:
         _fail(str(e))
     except typer.Exit as e:

@@ -12,24 +12,24 @@ from rich.table import Table
 from ..arch import OPERANDS
 from ..codegen import CodegenResult, generate_c, run_c
 from ..report import schedule_summary
-from ..schedule import Schedule
+from ..schedule import load_schedule
 from . import app
-from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, console, emit_json, load_arch, write_text_atomic
-
-_SchedArg = typer.Argument(..., help="Schedule JSON file (layer, order, tiles, buffers).", show_default=False)
+from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, console, emit_json, load_arch, write_text_atomic
+from .schedfiles import LayerOpt, SchedArg
 
 
 @app.command("codegen")
 def codegen(
-    schedule: Path = _SchedArg,
+    schedule: Path = SchedArg,
+    layer: Optional[str] = LayerOpt,
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
     output: Optional[str] = typer.Option(None, "-o", "--output", help="C file to write; '-' or absent prints it."),
 ) -> None:
     """Portable C99 for a schedule: fixed-size local buffers, one counting DMA routine, the schedule's loop nest."""
-    sched = Schedule.from_file(schedule)
-    text = generate_c(sched, load_arch(arch, bits, psum_bits))
+    given = load_schedule(schedule, layer)
+    text = generate_c(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch))
     if output is None or output == "-":
         sys.stdout.write(text)
         return
@@ -39,16 +39,18 @@ def codegen(
 
 @app.command("run-c")
 def run_c_command(
-    schedule: Path = _SchedArg,
+    schedule: Path = SchedArg,
+    layer: Optional[str] = LayerOpt,
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
-    seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights.", min=0),
+    seed: int = SeedOpt,
     json_out: Optional[str] = JsonOpt,
 ) -> None:
     """Generate the C code, compile and run it (also checked, under ASan/UBSan), compare bytes with the model."""
-    sched = Schedule.from_file(schedule)
-    res = run_c(sched, load_arch(arch, bits, psum_bits), seed=seed)
+    given = load_schedule(schedule, layer)
+    sched = given.schedule
+    res = run_c(sched, load_arch(arch, bits, psum_bits, base=given.arch), seed=seed)
     if not emit_json(json_out, res.to_json()):
         console.print(result_table(res, f"generated C: {sched.layer}\n{schedule_summary(sched)}"))
         checked = "checked build under ASan/UBSan" if res.sanitized else "checked build (no sanitizer available)"

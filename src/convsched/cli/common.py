@@ -3,33 +3,76 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
 
 from ..arch import Architecture
 from ..errors import ConvschedError
-from ..fileio import atomic_path
+from ..fileio import MAX_INT_DIGITS, atomic_path, shorten
 
 console = Console()
 err_console = Console(stderr=True)
 
+_WHOLE = re.compile(r"^-?[0-9]+$")
+#: Seeds are 64-bit unsigned in the generated C; numpy takes any, so the range is C's.
+MAX_SEED = 2**64 - 1
+
+
+def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """A parser for an integer option: plain ASCII digits as written (not '1_000', '٣' or
+    '+5', which int() would also take), within [minimum, maximum]."""
+    def parse(text: Any) -> int:
+        if isinstance(text, int) and not isinstance(text, bool):   # a default value
+            return text
+        value = str(text)
+        if not _WHOLE.match(value):
+            raise typer.BadParameter(f"{shorten(value, 30)!r} is not a whole number; write digits 0-9, e.g. 4")
+        if len(value.lstrip("-")) > MAX_INT_DIGITS:
+            raise typer.BadParameter(f"{shorten(value, 30)!r} has {len(value):,} digits; numbers are limited "
+                                     f"to {MAX_INT_DIGITS} digits")
+        n = int(value)
+        if n < minimum:
+            raise typer.BadParameter(f"{n} is below {minimum}; give at least {minimum}")
+        if maximum is not None and n > maximum:
+            raise typer.BadParameter(f"{n} is above {maximum:,}; give at most {maximum:,}")
+        return n
+    return parse
+
 ArchOpt = typer.Option(None, "--arch", help="Architecture YAML file (word sizes, buffer, double_buffer, dma_granularity).")
-BitsOpt = typer.Option(None, "--bits", help="Bits of every word (input, weight, partial sum, output).", min=1)
-PsumBitsOpt = typer.Option(None, "--psum-bits", help="Bits of a partial sum (overrides --bits for partial sums).", min=1)
+BitsOpt = typer.Option(None, "--bits", help="Bits of every word (input, weight, partial sum, output).",
+                       parser=whole_number(1), metavar="INTEGER")
+PsumBitsOpt = typer.Option(None, "--psum-bits", help="Bits of a partial sum (overrides --bits for partial sums).",
+                           parser=whole_number(1), metavar="INTEGER")
 JsonOpt = typer.Option(None, "--json", help="Write the result as JSON to PATH; '-' prints only JSON to stdout.")
+SeedOpt = typer.Option(0, "--seed", help="Seed of the random input and weights (0 to 2**64-1).",
+                       parser=whole_number(0, MAX_SEED), metavar="INTEGER")
 
 
-def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int], **overrides: Any) -> Architecture:
-    """The architecture from --arch, or from --bits/--psum-bits; not both."""
+def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int],
+              base: Optional[Architecture] = None, **overrides: Any) -> Architecture:
+    """The architecture from --arch, or from --bits/--psum-bits; not both.
+
+    `base` is the architecture a schedule file carries: used when there is no --arch,
+    with --bits/--psum-bits applied on top of it.
+    """
     if arch is not None and (bits is not None or psum_bits is not None):
         raise ConvschedError("give either --arch FILE or --bits/--psum-bits, not both")
-    base = Architecture.from_file(arch) if arch is not None else Architecture.from_flags(bits, psum_bits)
+    if arch is not None:
+        base = Architecture.from_file(arch)
+    elif base is not None:
+        if bits is not None:
+            base = replace(base, input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
+        if psum_bits is not None:
+            base = replace(base, psum_bits=psum_bits)
+    else:
+        base = Architecture.from_flags(bits, psum_bits)
     if overrides:
-        from dataclasses import replace
         base = replace(base, **overrides)
     return base
 

@@ -10,12 +10,11 @@ import typer
 
 from ..model import evaluate as model_evaluate
 from ..report import schedule_summary, traffic_table
-from ..schedule import Schedule
+from ..schedule import Schedule, load_schedule
 from ..simulate import simulate as walk
 from . import app
-from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, console, emit_json, load_arch
-
-SchedArg = typer.Argument(..., help="Schedule JSON file (layer, order, tiles, buffers).", show_default=False)
+from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, console, emit_json, load_arch
+from .schedfiles import LayerOpt, SchedArg
 
 
 def example_schedule() -> Schedule:
@@ -28,14 +27,16 @@ def example_schedule() -> Schedule:
 @app.command()
 def evaluate(
     schedule: Path = SchedArg,
+    layer: Optional[str] = LayerOpt,
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
     json_out: Optional[str] = JsonOpt,
 ) -> None:
     """Traffic of a schedule by the exact analytical model: reads and writes per operand, buffers, bytes/MAC."""
-    sched = Schedule.from_file(schedule)
-    a = load_arch(arch, bits, psum_bits)
+    given = load_schedule(schedule, layer)
+    sched = given.schedule
+    a = load_arch(arch, bits, psum_bits, base=given.arch)
     t = model_evaluate(sched, a)
     fits = a.fits(t.buffer_words)
     obj = t.to_json()
@@ -49,15 +50,16 @@ def evaluate(
 @app.command()
 def simulate(
     schedule: Path = SchedArg,
+    layer: Optional[str] = LayerOpt,
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
-    seed: int = typer.Option(0, "--seed", help="Seed of the random input and weights."),
+    seed: int = SeedOpt,
     json_out: Optional[str] = JsonOpt,
 ) -> None:
     """Walk every tile of a schedule, count every word moved, and check the output against a reference convolution."""
-    sched = Schedule.from_file(schedule)
-    _run_simulation(sched, load_arch(arch, bits, psum_bits), seed, json_out)
+    given = load_schedule(schedule, layer)
+    _run_simulation(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch), seed, json_out)
 
 
 def _run_simulation(sched: Schedule, a, seed: int, json_out: Optional[str]) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 from ..errors import ConvschedError
 from ..units import format_size, parse_size, parse_size_range
 from . import app
-from .common import JsonOpt, console, emit_json
+from .common import JsonOpt, console, emit_json, whole_number
 
 
 def _sweep_sizes(text: str) -> list[int]:
@@ -28,9 +28,9 @@ def _sweep_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _run(network, cfg, jobs: int) -> dict[str, Any]:
+def _run(network, cfg, workers: int | None) -> dict[str, Any]:
     from ..hwc import compare_network, totals
-    rows = compare_network(network, cfg, jobs=jobs)
+    rows = compare_network(network, cfg, jobs=workers)
     layers = [r.to_dict(cfg) for r in rows]
     obj: dict[str, Any] = {"network": network.name, "buffer_bytes": cfg.total_buffer,
                            "buffers": dict(zip(("input", "weight", "output"), cfg.buffers)),
@@ -118,7 +118,11 @@ def hwc(
     compare: str = typer.Option("hwce", "--compare", help="Baseline engine to compare with (only 'hwce')."),
     buffer: Optional[str] = typer.Option(None, "--buffer", help="HWC total buffer, split among input/weight/output in the config's proportions."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Sweep the HWC total buffer over powers of two, e.g. 4KiB..256KiB."),
-    jobs: int = typer.Option(2, "--jobs", min=1, help="Processes for the per-layer optimisation."),
+    workers: Optional[int] = typer.Option(None, "--workers", parser=whole_number(1), metavar="INTEGER",
+                                          help="Worker processes for distinct layers (default: min(2, CPUs); "
+                                               "1 = in-process)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", parser=whole_number(1), hidden=True,
+                                       help="The former name of --workers."),
     json_out: Optional[str] = JsonOpt,
     plot: Optional[str] = typer.Option(None, "--plot", help="Write a figure (matplotlib): per-layer ratios, or ratio vs buffer with --sweep."),
 ) -> None:
@@ -129,10 +133,13 @@ def hwc(
         raise ConvschedError(f"unknown --compare {compare!r}; the only baseline is hwce")
     if buffer is not None and sweep is not None:
         raise ConvschedError("give either --buffer or --sweep, not both")
+    if jobs is not None and workers is not None and jobs != workers:
+        raise ConvschedError("--jobs is the former name of --workers; give one of them")
+    workers = workers if workers is not None else jobs
     cfg = HWCConfig.from_file(config) if config is not None else HWCConfig.default()
     network = load_target(target)
     if sweep is not None:
-        points = [_run(network, cfg.with_total_buffer(s), jobs) for s in _sweep_sizes(sweep)]
+        points = [_run(network, cfg.with_total_buffer(s), workers) for s in _sweep_sizes(sweep)]
         obj = {"network": network.name, "config": cfg.to_dict(), "sweep": points}
         if plot:
             _plot(plot, None, points)
@@ -142,7 +149,7 @@ def hwc(
         return
     if buffer is not None:
         cfg = cfg.with_total_buffer(parse_size(buffer))
-    obj = _run(network, cfg, jobs)
+    obj = _run(network, cfg, workers)
     obj["config"] = cfg.to_dict()
     if plot:
         _plot(plot, obj, None)

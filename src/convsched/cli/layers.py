@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..networks import Network, load_target
 from . import app
-from .common import JsonOpt, console, emit_json
+from .common import JsonOpt, console, emit_json, whole_number
 
 TargetArg = typer.Argument(
     ..., show_default=False,
@@ -51,7 +51,8 @@ def skipped_summary(net: Network) -> str | None:
 @app.command()
 def layers(
     target: str = TargetArg,
-    batch: int = typer.Option(1, "--batch", min=1, help="Batch size N (fills a symbolic ONNX batch)."),
+    batch: int = typer.Option(1, "--batch", parser=whole_number(1), metavar="INTEGER",
+                              help="Batch size N (fills a symbolic ONNX batch)."),
     json_out: Optional[str] = JsonOpt,
 ) -> None:
     """List a network's conv and FC layers: shapes, stride, dilation, padding and MACs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
@@ -20,7 +21,9 @@ from ..networks import load_target
 from ..search import TEXTBOOK
 from ..units import format_size, parse_size, parse_size_range
 from . import app
-from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, console, emit_json, err_console, load_arch, write_text_atomic
+from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, console, emit_json, err_console, load_arch,
+                     whole_number, write_text_atomic)
+from .schedfiles import SaveSchedulesOpt, check_schedule_folder, save_schedules
 
 TargetArg = typer.Argument(
     ..., show_default=False,
@@ -32,8 +35,8 @@ ObjectiveOpt = typer.Option(
     help="What to minimise per layer: 'bytes' (all traffic), 'reads' (input + weight reads only), or "
          "'bytes-per-mac' (ranks each layer exactly like 'bytes': a layer's MACs are fixed and each layer "
          "gets the whole capacity).")
-BatchOpt = typer.Option(1, "--batch", min=1, help="Batch size N.")
-WorkersOpt = typer.Option(None, "--workers", min=1,
+BatchOpt = typer.Option(1, "--batch", parser=whole_number(1), metavar="INTEGER", help="Batch size N.")
+WorkersOpt = typer.Option(None, "--workers", parser=whole_number(1), metavar="INTEGER",
                           help="Worker processes for distinct layers (default: min(2, CPUs); 1 = in-process).")
 CsvOpt = typer.Option(None, "--csv", help="Also write one CSV row per layer (optimize) or per size (sweep) to PATH.")
 
@@ -162,6 +165,7 @@ def optimize(
     workers: Optional[int] = WorkersOpt,
     json_out: Optional[str] = JsonOpt,
     csv_out: Optional[str] = CsvOpt,
+    save_schedules_to: Optional[str] = SaveSchedulesOpt,
 ) -> None:
     """Optimal schedule of every layer of a network: least off-chip traffic, compared with textbook dataflows."""
     a = _arch(arch, bits, psum_bits, double_buffer, parse_size(buffer) if buffer is not None else None)
@@ -170,11 +174,17 @@ def optimize(
     obj = _objective(objective)
     cons = constraints_from_text(order or (), untiled, tile or (), tile_max or (), tile_min or (), buffers)
     _check_outputs(json_out, csv_out)
+    if save_schedules_to is not None:
+        check_schedule_folder(save_schedules_to)
     net = load_target(target, batch)
     with _Bar(f"optimizing {net.name}") as bar:
         res = optimize_network(net, a, cons, obj, workers, bar)
     if csv_out is not None:
         write_text_atomic(csv_out, res.to_csv())
+    if save_schedules_to is not None:
+        files, n_layers = save_schedules(res, save_schedules_to)
+        print(f"wrote {len(files)} schedule file(s) for {n_layers} layer(s) to {save_schedules_to} "
+              "(equal layers share one: see its used_by)", file=sys.stderr)
     if emit_json(json_out, res.to_json()):
         return
     out = _print(network_table(res))
@@ -210,7 +220,8 @@ def sweep(
     target: str = TargetArg,
     buffer: str = typer.Option(..., "--buffer", help="Range of buffer capacities, e.g. 8KiB..1MiB.",
                                show_default=False),
-    points: int = typer.Option(16, "--points", min=1, help="Number of log-spaced buffer sizes (ends included)."),
+    points: int = typer.Option(16, "--points", parser=whole_number(1), metavar="INTEGER",
+                               help="Number of log-spaced buffer sizes (ends included)."),
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,

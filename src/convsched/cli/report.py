@@ -14,7 +14,7 @@ from ..htmlreport import FORMATS, build_report, render
 from ..networks import load_target
 from ..units import parse_size
 from . import app
-from .common import ArchOpt, BitsOpt, PsumBitsOpt, load_arch, write_text_atomic
+from .common import ArchOpt, BitsOpt, PsumBitsOpt, load_arch, whole_number, write_text_atomic
 from .layers import TargetArg
 
 
@@ -50,9 +50,11 @@ def report(
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
-    batch: int = typer.Option(1, "--batch", min=1, help="Batch size N."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes for the optimizer."),
-    samples: int = typer.Option(12, "--samples", min=0, help="Sampled schedules per earlier model and layer."),
+    batch: int = typer.Option(1, "--batch", parser=whole_number(1), metavar="INTEGER", help="Batch size N."),
+    workers: Optional[int] = typer.Option(None, "--workers", parser=whole_number(1), metavar="INTEGER",
+                                          help="Worker processes for the optimizer."),
+    samples: int = typer.Option(12, "--samples", parser=whole_number(0), metavar="INTEGER",
+                                help="Sampled schedules per earlier model and layer."),
 ) -> None:
     """A report: optimal schedules per layer, lower bounds, textbook dataflows, earlier models, figures."""
     kind = _format(fmt, output)

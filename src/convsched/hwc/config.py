@@ -21,6 +21,7 @@ import yaml
 
 from ..arch import OPERANDS, Architecture
 from ..errors import ConvschedError
+from ..fileio import load_user_data
 from ..units import parse_size
 
 _TOP_KEYS = {"macs_per_cycle", "buffers", "bits", "port_bytes_per_cycle", "dma_setup_cycles",
@@ -171,7 +172,10 @@ class HWCConfig:
                 cur = dict(zip(OPERANDS, base.buffers))
                 for op in OPERANDS:
                     if op in buf:
-                        cur[op] = parse_size(buf[op])
+                        try:
+                            cur[op] = parse_size(buf[op])
+                        except ConvschedError as e:
+                            raise ConvschedError(f"'buffers.{op}': {e}") from None
                 kw["buffers"] = tuple(cur[op] for op in OPERANDS)
             else:
                 raise ConvschedError("'buffers' must map input, weight and output to sizes like 16KiB")
@@ -209,18 +213,7 @@ class HWCConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "HWCConfig":
-        p = Path(path)
-        if not p.is_file():
-            raise ConvschedError(f"HWC configuration file {path} does not exist or is not a file")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ConvschedError(f"HWC configuration file {path} is not UTF-8 text") from None
-        except yaml.YAMLError as e:
-            line = getattr(getattr(e, "problem_mark", None), "line", None)
-            where = f" (line {line + 1})" if line is not None else ""
-            raise ConvschedError(f"HWC configuration file {path} is not valid YAML{where}; fix its syntax") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_user_data(path, "HWC configuration file", fmt="yaml"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConvschedError
+from ..fileio import MAX_MODEL_BYTES, check_path_length, check_user_file
 from ..layer import Layer
 
 KINDS = ("conv", "fc")
@@ -112,14 +113,13 @@ def load_target(target: str, batch: int = 1) -> Network:
     target = str(target)
     if not target.strip():
         raise ConvschedError("empty target; give a built-in network name, a model/layer file or an inline spec")
+    check_path_length(target, "target")
     path = Path(target)
     suffix = path.suffix.lower()
-    if suffix in _FILE_SUFFIXES or (path.exists() and path.is_file()):
-        if not path.exists():
-            raise ConvschedError(f"file {target} does not exist")
-        if path.is_dir():
-            raise ConvschedError(f"{target} is a folder, not a model or layer file")
+    if suffix in _FILE_SUFFIXES or path.is_file():
         if suffix == ".onnx":
+            # the ONNX reader loads the file itself: gate it first (a FIFO or a device would hang it)
+            check_user_file(path, "ONNX model", MAX_MODEL_BYTES)
             from .onnx import load_onnx
             return load_onnx(path, batch)
         if suffix in (".yaml", ".yml", ".json"):
@@ -131,8 +131,12 @@ def load_target(target: str, batch: int = 1) -> Network:
         from .files import parse_inline
         return parse_inline(target, batch)
     from .builtin import lookup
-    if lookup(target) is None and ("/" in target or "\\" in target):
-        raise ConvschedError(f"file {target} does not exist")
+    if lookup(target) is None:
+        if path.is_dir():
+            raise ConvschedError(f"{target} is a folder; expected a model or layer file "
+                                 "(.onnx, .yaml, .yml or .json) or a built-in network name")
+        if "/" in target or "\\" in target:
+            raise ConvschedError(f"file {target} does not exist")
     return builtin_network(target, batch)
 
 

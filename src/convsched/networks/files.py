@@ -13,15 +13,17 @@ An inline spec is ``FIELD=VALUE`` pairs separated by commas, e.g.
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConvschedError
+from ..fileio import MAX_INT_DIGITS, load_user_data, shorten
 from ..layer import Layer
 from . import KINDS, NetLayer, Network
 
 _EXTRA_KEYS = ("name", "kind", "input_bits", "weight_bits")
+_INLINE_INT = re.compile(r"^-?[0-9]+$")
 _LAYER_FIELDS = ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX", "PY", "PX", "IY", "IX")
 
 
@@ -32,30 +34,33 @@ def default_kind(layer: Layer) -> str:
 def netlayer_from_dict(data: Any, batch: int, default_name: str, where: str) -> NetLayer:
     """One NetLayer from a mapping; `where` prefixes error messages."""
     if not isinstance(data, Mapping):
-        raise ConvschedError(f"{where}: a layer must be a mapping of fields like K, C, OY, OX, got {data!r}")
+        raise ConvschedError(f"{where}: a layer must be a mapping of fields like K, C, OY, OX, "
+                             f"got {shorten(repr(data))}")
     d = dict(data)
     name = d.pop("name", default_name)
     if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == "":
-        raise ConvschedError(f"{where}: name {name!r} must be a non-empty string")
+        raise ConvschedError(f"{where}: name {shorten(repr(name))} must be a non-empty string")
     name = str(name)
     kind = d.pop("kind", None)
     bits: dict[str, int | None] = {}
     for key in ("input_bits", "weight_bits"):
         v = d.pop(key, None)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConvschedError(f"{where} ({name}): {key}={v!r} must be a whole number of at least 1")
+            raise ConvschedError(f"{where} ({shorten(name)}): {key}={shorten(repr(v))} must be a whole number of at least 1")
         bits[key] = v
+    if kind is not None and (not isinstance(kind, str) or kind not in KINDS):
+        raise ConvschedError(f"{where} ({shorten(name)}): kind {shorten(repr(kind))} is not one of {', '.join(KINDS)}")
     d.setdefault("N", batch)
+    if kind is not None:
+        d["kind"] = kind       # Layer.from_dict fills in an fc layer's 1x1 map
     try:
         layer = Layer.from_dict(d)
     except ConvschedError as e:
-        raise ConvschedError(f"{where} ({name}): {e}") from None
+        raise ConvschedError(f"{where} ({shorten(name)}): {e}") from None
     except TypeError as e:  # e.g. non-string keys
-        raise ConvschedError(f"{where} ({name}): {e}") from None
+        raise ConvschedError(f"{where} ({shorten(name)}): {e}") from None
     if kind is None:
         kind = default_kind(layer)
-    if kind not in KINDS:
-        raise ConvschedError(f"{where} ({name}): kind {kind!r} is not one of {', '.join(KINDS)}")
     return NetLayer(name, kind, layer, bits["input_bits"], bits["weight_bits"])
 
 
@@ -91,41 +96,26 @@ def network_from_data(data: Any, batch: int, default_name: str, where: str) -> N
 
 
 def load_layer_file(path: Path, batch: int = 1) -> Network:
-    """A Network from a .yaml/.yml/.json layer file."""
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise ConvschedError(f"{path}: not a text file; a layer file is YAML or JSON") from None
-    except OSError as e:
-        raise ConvschedError(f"cannot read {path}: {e.strerror or e}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConvschedError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    else:
-        import yaml
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise ConvschedError(f"{path}: malformed YAML{at}: {problem}") from None
+    """A Network from a .yaml/.yml/.json layer file (format: docs/layer-files.md)."""
+    data = load_user_data(path, "layer file")
     if data is None:
-        raise ConvschedError(f"{path}: the file is empty; give a list of layers")
+        raise ConvschedError(f"layer file {path} is empty; give a list of layers")
     return network_from_data(data, batch, path.stem, str(path))
 
 
 def _parse_value(key: str, value: str, spec: str) -> Any:
     if key in ("name", "kind"):
         if not value:
-            raise ConvschedError(f"inline spec {spec!r}: {key} is empty")
+            raise ConvschedError(f"inline spec {shorten(spec)!r}: {key} is empty")
         return value
-    try:
-        return int(value)
-    except ValueError:
-        raise ConvschedError(f"inline spec {spec!r}: field {key}={value!r} is not a whole number") from None
+    # integers as written: ASCII digits only (int() would also take '1_000' and '٣')
+    if not _INLINE_INT.match(value):
+        raise ConvschedError(f"inline spec {shorten(spec)!r}: field {key}={shorten(value, 20)!r} is not a whole "
+                             "number; write plain digits 0-9, e.g. K=1000")
+    if len(value.lstrip("-")) > MAX_INT_DIGITS:
+        raise ConvschedError(f"inline spec {shorten(spec)!r}: field {key} has {len(value):,} digits; numbers are "
+                             f"limited to {MAX_INT_DIGITS} digits")
+    return int(value)
 
 
 def parse_inline(spec: str, batch: int = 1) -> Network:
@@ -136,17 +126,17 @@ def parse_inline(spec: str, batch: int = 1) -> Network:
         if not part:
             continue
         if "=" not in part:
-            raise ConvschedError(f"inline spec {spec!r}: {part!r} is not FIELD=VALUE")
+            raise ConvschedError(f"inline spec {shorten(spec)!r}: {part!r} is not FIELD=VALUE")
         key, value = (s.strip() for s in part.split("=", 1))
         if key not in _LAYER_FIELDS and key not in _EXTRA_KEYS:
             upper = key.upper()
             if upper in _LAYER_FIELDS:
                 key = upper
             else:
-                raise ConvschedError(f"inline spec {spec!r}: unknown field {key!r}; known fields: "
+                raise ConvschedError(f"inline spec {shorten(spec)!r}: unknown field {key!r}; known fields: "
                                      f"{' '.join(_LAYER_FIELDS)} name kind input_bits weight_bits")
         if key in data:
-            raise ConvschedError(f"inline spec {spec!r}: field {key} is given twice")
+            raise ConvschedError(f"inline spec {shorten(spec)!r}: field {key} is given twice")
         data[key] = _parse_value(key, value, spec)
-    nl = netlayer_from_dict(data, batch, "layer1", f"inline spec {spec!r}")
+    nl = netlayer_from_dict(data, batch, "layer1", f"inline spec {shorten(spec)!r}")
     return Network(nl.name, (nl,))
