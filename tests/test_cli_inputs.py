@@ -150,6 +150,8 @@ def test_duplicate_keys_and_floats_in_a_schedule(tmp_path):
     (["optimize", LAYER, "--buffer", "1KiB", "--bits", "+8"], "'+8' is not a whole number"),
     (["optimize", LAYER, "--buffer", "1KiB", "--workers", "0"], "give at least 1"),
     (["sweep", LAYER, "--buffer", "1KiB..2KiB", "--points", "0"], "give at least 1"),
+    (["optimize", LAYER, "--buffer", "1KiB", "--tile", "K=1_6"], "'1_6' is not a whole number"),
+    (["optimize", LAYER, "--buffer", "1KiB", "--tile-max", "K=٣"], "is not a whole number"),
     (["simulate", "{sched}", "--seed", "-1"], "give at least 0"),
     (["run-c", "{sched}", "--seed", str(2**64)], "give at most 18,446,744,073,709,551,615"),
 ])

@@ -21,6 +21,7 @@ import csv
 import io
 import math
 import os
+import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -649,11 +650,10 @@ def _assignments(texts: Sequence[str], what: str, keys: Sequence[str], upper: bo
                 raise ConvschedError(f"unknown {kind} {name!r} in {what} {part!r}; use some of {' '.join(keys)}")
             if name in out:
                 raise ConvschedError(f"{what} gives {name} twice; give it once")
-            try:
-                n = int(value)
-            except ValueError:
-                raise ConvschedError(f"{what} {part!r}: {value!r} is not a whole number") from None
-            out[name] = n
+            # plain ASCII digits as written: int() would also take '1_6' and '٣'
+            if not re.fullmatch(r"-?[0-9]{1,40}", value):
+                raise ConvschedError(f"{what} {part!r}: {value!r} is not a whole number; write digits 0-9")
+            out[name] = int(value)
     return out
 
 
