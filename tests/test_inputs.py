@@ -15,8 +15,8 @@ from hypothesis import given, settings, strategies as st
 from convsched.arch import Architecture
 from convsched.cli.schedfiles import safe_file_stem
 from convsched.errors import ConvschedError
-from convsched.fileio import (MAX_NESTING, MAX_TEXT_BYTES, load_user_data, parse_json, parse_yaml,
-                              read_user_bytes)
+from convsched.fileio import (MAX_NESTING, MAX_TEXT_BYTES, MAX_YAML_BYTES, load_user_data, parse_json,
+                              parse_yaml, read_user_bytes)
 from convsched.hwc import HWCConfig
 from convsched.layer import Layer
 from convsched.networks import load_target
@@ -118,7 +118,12 @@ def test_files_larger_than_the_cap_are_refused_before_reading(tmp_path):
     big = tmp_path / "big.json"
     with open(big, "wb") as f:            # sparse: no 17 MiB is written or read
         f.truncate(MAX_TEXT_BYTES + 1)
-    refused(lambda: load_target(str(big)), "is 16 MiB", "largest accepted is 16 MiB")
+    refused(lambda: load_target(str(big)), "is 16,777,217 bytes", "largest accepted is 16 MiB")
+    big_yaml = tmp_path / "big.yaml"      # YAML is parsed in Python, slowly: a smaller cap
+    with open(big_yaml, "wb") as f:
+        f.truncate(MAX_YAML_BYTES + 1)
+    refused(lambda: load_target(str(big_yaml)), "is 1,048,577 bytes", "largest accepted is 1 MiB")
+    refused(lambda: Architecture.from_file(big_yaml), "largest accepted is 1 MiB")
     refused(lambda: read_user_bytes(big, "file"), "largest accepted")
 
 

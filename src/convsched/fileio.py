@@ -65,6 +65,9 @@ def atomic_path(path: str | Path, suffix: str = ".tmp", ordinary_mode: bool = Tr
 MAX_PATH_CHARS = 255
 #: The largest YAML/JSON input file (bytes).
 MAX_TEXT_BYTES = 16 << 20
+#: The largest YAML input file (bytes): PyYAML parses about 0.1-0.2 MB/s, so 1 MiB is seconds,
+#: and holds thousands of layers (a JSON file may be larger: its parser is fast).
+MAX_YAML_BYTES = 1 << 20
 #: The largest ONNX model file (bytes); protobuf cannot parse a larger message anyway.
 MAX_MODEL_BYTES = 2 << 30
 #: The deepest nesting of lists and mappings in a YAML/JSON input.
@@ -87,10 +90,11 @@ def check_path_length(path: str | Path, what: str = "path") -> None:
 
 
 def _size_text(n: int) -> str:
+    """`n` bytes in the largest binary unit that divides it, else in bytes (never rounded)."""
     for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= factor:
-            return f"{n / factor:.0f} {unit}"
-    return f"{n} bytes"
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n:,} bytes"
 
 
 def _kind_of(mode: int) -> str:
@@ -331,8 +335,8 @@ def load_user_data(path: str | Path, what: str, fmt: str | None = None) -> Any:
 
     `fmt` is 'json' or 'yaml'; by default the suffix decides (.json is JSON, anything else YAML).
     """
-    text = read_user_text(path, what)
     if fmt is None:
         fmt = "json" if Path(path).suffix.lower() == ".json" else "yaml"
+    text = read_user_text(path, what, MAX_TEXT_BYTES if fmt == "json" else MAX_YAML_BYTES)
     where = f"{what} {path}"
     return parse_json(text, where) if fmt == "json" else parse_yaml(text, where)
