@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 
 from ..arch import Architecture
 from ..errors import ConvschedError
 from ..fileio import atomic_path
+from .output import plain_console
 
-console = Console()
-err_console = Console(stderr=True)
+# Strings are printed as written: no rich markup or emoji codes (a layer named "[/x]" is text).
+console = plain_console()
+err_console = plain_console(stderr=True)
 
 ArchOpt = typer.Option(None, "--arch", help="Architecture YAML file (word sizes, buffer, double_buffer, dma_granularity).")
 BitsOpt = typer.Option(None, "--bits", help="Bits of every word (input, weight, partial sum, output).", min=1)
