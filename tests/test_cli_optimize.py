@@ -146,7 +146,7 @@ def test_sweep_json_csv_and_plot(tmp_path):
 
 
 def test_sweep_table():
-    r = run("sweep", SPEC, "--buffer", "4B..1KiB", "--points", "3")
+    r = run("sweep", SPEC, "--buffer", "4B..1KiB", "--points", "3", "--wide")   # the full table
     assert r.returncode == 0, r.stderr
     for word in ("buffer", "optimal B", "weight-stationary", "does not fit", "1KiB", "ratio"):
         assert word in r.stdout

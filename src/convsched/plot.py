@@ -7,7 +7,9 @@ textbook dataflow as a reference line.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Sequence
 
 from .arch import OPERANDS
 from .errors import ConvschedError
@@ -23,17 +25,39 @@ def _matplotlib():
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.ticker import LogFormatter
     except ImportError:
         raise ConvschedError("plotting needs matplotlib; install it with: pip install 'convsched[plot]'") from None
+    return Figure, FigureCanvasAgg
 
-    class SizeFormatter(LogFormatter):
-        """Byte sizes (64KiB) on the ticks matplotlib would label."""
 
-        def __call__(self, x, pos=None):
-            return format_size(x) if x >= 1 and super().__call__(x, pos) else ""
+def size_ticks(low: float, high: float, max_ticks: int = 8) -> list[int]:
+    """Byte values for the ticks of a log axis over [low, high] (> 0) that binary units name exactly:
+    powers of two (every one, or every few, at most about `max_ticks`) when the range spans two or more
+    octaves; otherwise the multiples of the largest power of two that gives three ticks or more (16MiB,
+    20MiB, 24MiB), never finer than an eighth of the octave."""
+    lo, hi = math.floor(math.log2(low)), math.ceil(math.log2(high))
+    if math.log2(high / low) >= 2:
+        step = max(1, math.ceil((hi - lo) / max_ticks))
+        first = lo - lo % step
+        return [2 ** k for k in range(first, hi + step, step)]
+    for j in range(hi - 1, max(lo - 3, 0) - 1, -1):
+        unit = 2 ** j
+        ticks = list(range(math.ceil(low / unit) * unit, math.floor(high / unit) * unit + 1, unit))
+        if len(ticks) >= 3:
+            return ticks
+    return [2 ** k for k in range(lo, hi + 1)]
 
-    return Figure, FigureCanvasAgg, SizeFormatter
+
+def log_size_axis(axis, values: Sequence[float]) -> None:
+    """Label a log-scaled byte axis at powers of two in binary units (64KiB, 1MiB), which they name exactly.
+    (matplotlib's own log ticks are powers of ten, which binary units can only round.)"""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    positive = [v for v in values if v > 0]
+    if not positive:
+        return
+    axis.set_major_locator(FixedLocator(size_ticks(min(positive), max(positive))))
+    axis.set_major_formatter(FuncFormatter(lambda x, pos=None: format_size(int(x)) if x >= 1 else ""))
+    axis.set_minor_locator(NullLocator())
 
 
 def _format_of(path: Path) -> str:
@@ -52,7 +76,7 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) 
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise ConvschedError(f"cannot write {path}: folder {parent} does not exist")
-    Figure, FigureCanvasAgg, SizeFormatter = _matplotlib()
+    Figure, FigureCanvasAgg = _matplotlib()
 
     pts = result.feasible_points
     if not pts:
@@ -77,10 +101,9 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) 
             ax.plot([x for x, _ in line], [y for _, y in line], styles[i % len(styles)], color="tab:gray",
                     lw=1.4, label=name)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(SizeFormatter(base=2 if axis is ax.xaxis else 10))
-        axis.set_minor_formatter(SizeFormatter(base=2 if axis is ax.xaxis else 10, labelOnlyBase=False))
+    ax.set_yscale("log", base=2)
+    log_size_axis(ax.xaxis, xs + [pt.capacity for pt in result.points])
+    log_size_axis(ax.yaxis, [y for line in ax.get_lines() for y in line.get_ydata()])
     ax.set_xlabel("on-chip buffer capacity")
     ax.set_ylabel("off-chip traffic")
     ax.grid(True, which="both", lw=0.4, alpha=0.5)

@@ -84,9 +84,22 @@ def parse_size_range(text: str) -> tuple[int, int]:
 
 
 def format_size(n: float) -> str:
-    """Human-readable bytes, binary units (exact when a whole multiple)."""
+    """Human-readable bytes, binary units (exact when a whole multiple), rounded to a tenth.
+
+    Whole numbers are divided in integer arithmetic, so a size of any magnitude
+    prints (a float quotient overflows beyond 1e308); the tenth is rounded half
+    to even, as a float's format would.
+    """
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= factor:
+            if isinstance(n, int):
+                whole, rest = divmod(n, factor)
+                if rest == 0:
+                    return f"{whole}{unit}"
+                tenths, r = divmod(n * 10, factor)
+                if 2 * r > factor or (2 * r == factor and tenths % 2):
+                    tenths += 1
+                return f"{tenths // 10}.{tenths % 10}{unit}"
             q = n / factor
             return f"{q:.0f}{unit}" if q == int(q) else f"{q:.1f}{unit}"
     return f"{n:.0f}B"

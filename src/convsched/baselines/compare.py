@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..arch import Architecture
 from ..layer import Layer
@@ -151,25 +151,32 @@ class NetworkComparison:
 
 def compare_network(names: Sequence[str], layers: Sequence[Layer], archs: Sequence[Architecture],
                     optima: Sequence[LayerResult], textbooks: Sequence[LayerResult | None] | None = None,
-                    samples: int = DEFAULT_SAMPLES, seed: int = 0) -> NetworkComparison:
-    """`compare_layer` for each layer (equal layers on equal architectures are compared once)."""
+                    samples: int = DEFAULT_SAMPLES, seed: int = 0,
+                    progress: Callable[[int, int], None] | None = None) -> NetworkComparison:
+    """`compare_layer` for each layer (equal layers on equal architectures are compared once);
+    `progress(done, total)` is called as layers are done."""
     cache: dict[tuple[Layer, Architecture], dict[str, ModelOnLayer]] = {}
     rows = []
     for i, (layer, arch, opt) in enumerate(zip(layers, archs, optima)):
+        if progress:
+            progress(i, len(layers))
         key = (layer, arch)
         if key not in cache:
             tb: LayerResult | None | str = "compute" if textbooks is None else textbooks[i]
             cache[key] = compare_layer(layer, arch, opt, tb, samples, seed)
         rows.append(cache[key])
+    if progress:
+        progress(len(layers), len(layers))
     return NetworkComparison(list(names), rows)
 
 
-def compare_result(result: Any, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> NetworkComparison:
+def compare_result(result: Any, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> NetworkComparison:
     """Compare on a `netsearch.NetworkResult` (its optima and best textbook dataflows)."""
     entries = result.entries
     return compare_network([e.name for e in entries], [e.net_layer.layer for e in entries],
                            [e.arch for e in entries], [e.result for e in entries],
-                           [e.textbook for e in entries], samples, seed)
+                           [e.textbook for e in entries], samples, seed, progress)
 
 
 def format_error(x: float | None) -> str:

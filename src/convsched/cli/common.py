@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
-from rich.console import Console
 
 from ..arch import Architecture
 from ..errors import ConvschedError
 from ..fileio import MAX_INT_DIGITS, atomic_path, shorten
+from .output import plain_console
 
-console = Console()
-err_console = Console(stderr=True)
+# Strings are printed as written: no rich markup or emoji codes (a layer named "[/x]" is text).
+console = plain_console()
+err_console = plain_console(stderr=True)
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
 #: Seeds are 64-bit unsigned in the generated C; numpy takes any, so the range is C's.

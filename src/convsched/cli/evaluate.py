@@ -13,7 +13,9 @@ from ..report import schedule_summary, traffic_table
 from ..schedule import Schedule, load_schedule
 from ..simulate import simulate as walk
 from . import app
-from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, console, emit_json, load_arch
+from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, emit_json, load_arch
+from .output import WideOpt, print_table, styled, text_console, two_layouts, wrote
+from .progress import status
 from .schedfiles import LayerOpt, SchedArg
 
 
@@ -32,6 +34,7 @@ def evaluate(
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
     json_out: Optional[str] = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Traffic of a schedule by the exact analytical model: reads and writes per operand, buffers, bytes/MAC."""
     given = load_schedule(schedule, layer)
@@ -42,9 +45,11 @@ def evaluate(
     obj = t.to_json()
     if emit_json(json_out, obj):
         return
-    console.print(traffic_table(t, f"model: {sched.layer}\n{schedule_summary(sched)}"))
+    title = f"model: {sched.layer}\n{schedule_summary(sched)}"
+    out = print_table(two_layouts(lambda narrow: traffic_table(t, title, narrow=narrow)), wide)
     if not fits:
-        console.print("[yellow]note: the buffers do not fit the architecture's capacity[/]")
+        out.print(styled("note: the buffers do not fit the architecture's capacity", "yellow"))
+    wrote(out, json_out)
 
 
 @app.command()
@@ -56,29 +61,33 @@ def simulate(
     psum_bits: Optional[int] = PsumBitsOpt,
     seed: int = SeedOpt,
     json_out: Optional[str] = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Walk every tile of a schedule, count every word moved, and check the output against a reference convolution."""
     given = load_schedule(schedule, layer)
-    _run_simulation(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch), seed, json_out)
+    _run_simulation(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch), seed, json_out, wide)
 
 
-def _run_simulation(sched: Schedule, a, seed: int, json_out: Optional[str]) -> None:
+def _run_simulation(sched: Schedule, a, seed: int, json_out: Optional[str], wide: bool = False) -> None:
     predicted = model_evaluate(sched, a)
-    res = walk(sched, a, seed=seed)
+    with status("walking the schedule tile by tile"):
+        res = walk(sched, a, seed=seed)
     obj = res.traffic.to_json()
     obj["output_matches"] = res.output_ok
     obj["model_matches"] = res.traffic == predicted
     obj["tiles"] = res.tiles
     if not emit_json(json_out, obj):
-        console.print(traffic_table(res.traffic, f"simulated walk: {sched.layer}\n{schedule_summary(sched)}",
-                                    reference=predicted))
+        title = f"simulated walk: {sched.layer}\n{schedule_summary(sched)}"
+        out = print_table(two_layouts(lambda narrow: traffic_table(res.traffic, title, predicted, narrow)), wide)
         if res.output_ok:
-            console.print(f"[green]output check: PASS[/] ({res.tiles:,} tiles; output equals the reference convolution)")
+            out.print(styled("output check: PASS", "green"),
+                      f"({res.tiles:,} tiles; output equals the reference convolution)")
         else:
-            console.print(f"[red]output check: FAIL[/] (max abs error {res.max_abs_error}, "
-                          f"{res.missing_reads} operand reads not in a buffer)")
+            out.print(styled("output check: FAIL", "red"), f"(max abs error {res.max_abs_error}, "
+                      f"{res.missing_reads} operand reads not in a buffer)")
         if res.traffic != predicted:
-            console.print("[red]model and walk disagree[/]")
+            out.print(styled("model and walk disagree", "red"))
+        wrote(out, json_out)
     if not res.output_ok or res.traffic != predicted:
         raise typer.Exit(1)
 
@@ -87,10 +96,13 @@ def _run_simulation(sched: Schedule, a, seed: int, json_out: Optional[str]) -> N
 def demo(
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Evaluate and simulate the built-in example schedule (a 3x3, 64-channel, 56x56 layer)."""
     sched = example_schedule()
     a = load_arch(None, bits, psum_bits)
-    console.print_json(sched.to_json())
-    console.print(traffic_table(model_evaluate(sched, a), f"model: {sched.layer}\n{schedule_summary(sched)}"))
-    _run_simulation(sched, a, 0, None)
+    text_console().print_json(sched.to_json())
+    t = model_evaluate(sched, a)
+    title = f"model: {sched.layer}\n{schedule_summary(sched)}"
+    print_table(two_layouts(lambda narrow: traffic_table(t, title, narrow=narrow)), wide)
+    _run_simulation(sched, a, 0, None, wide)

@@ -7,11 +7,15 @@ from typing import Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ConvschedError
 from ..units import format_size, parse_size, parse_size_range
 from . import app
-from .common import JsonOpt, console, emit_json, whole_number
+from ..report import add_columns, new_table
+from .common import JsonOpt, emit_json, whole_number
+from .output import WideOpt, print_table, wrote
+from .progress import Bar
 
 
 def _sweep_sizes(text: str) -> list[int]:
@@ -28,9 +32,9 @@ def _sweep_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _run(network, cfg, workers: int | None) -> dict[str, Any]:
+def _run(network, cfg, workers: int | None, progress=None) -> dict[str, Any]:
     from ..hwc import compare_network, totals
-    rows = compare_network(network, cfg, jobs=workers)
+    rows = compare_network(network, cfg, jobs=workers, progress=progress)
     layers = [r.to_dict(cfg) for r in rows]
     obj: dict[str, Any] = {"network": network.name, "buffer_bytes": cfg.total_buffer,
                            "buffers": dict(zip(("input", "weight", "output"), cfg.buffers)),
@@ -43,40 +47,57 @@ def _fmt_ratio(r: float | None) -> str:
     return "n/a" if r is None else f"{r:.2f}x"
 
 
-def _layer_table(obj: dict[str, Any]) -> Table:
-    t = Table(title=f"HWC vs HWCE-style engine: {obj['network']}, HWC buffers "
-                    f"{'/'.join(format_size(v) for v in obj['buffers'].values())} (input/weight/output)",
-              title_justify="left")
-    for col in ("layer", "HWCE mode", "HWC bytes", "HWCE bytes", "ratio", "HWC GB/s", "HWCE GB/s",
-                "HWC cycles", "HWCE cycles", "HWC MAC util."):
-        t.add_column(col, justify="left" if col in ("layer", "HWCE mode") else "right")
+def _layer_table(obj: dict[str, Any], narrow: bool = False) -> Table:
+    """Per layer, the two engines side by side. The narrow layout stacks each pair: the HWC's figure above
+    the HWCE-style engine's, the HWCE mode under the layer name."""
+    t = new_table(f"HWC vs HWCE-style engine: {obj['network']}, HWC buffers "
+                  f"{'/'.join(format_size(v) for v in obj['buffers'].values())} (input/weight/output)",
+                  "bytes moved on the memory port; GB/s = bandwidth needed to run at full compute speed; "
+                  "ratio = HWCE bytes / HWC bytes" + ("; util. = the HWC's MAC utilisation" if narrow else ""))
+    rows = []
     for d in obj["layers"]:
         sup = d["hwce_supported"]
-        t.add_row(d["name"], d["hwce_mode"], f"{d['hwc_bytes']:,}", f"{d['hwce_bytes']:,}" if sup else "-",
-                  _fmt_ratio(d["ratio"]), f"{d['hwc_bandwidth_gbs']:.3f}",
-                  f"{d['hwce_bandwidth_gbs']:.3f}" if sup else "-", f"{d['hwc_cycles']:,}",
-                  f"{d['hwce_cycles']:,}" if sup else "-", f"{d['hwc_mac_utilisation']:.0%}")
-    t.add_row("total", "", f"{obj['hwc_bytes']:,}", f"{obj['hwce_bytes']:,}", _fmt_ratio(obj["ratio"]),
-              f"{obj['hwc_bandwidth_gbs']:.3f}", f"{obj['hwce_bandwidth_gbs']:.3f}", f"{obj['hwc_cycles']:,}",
-              f"{obj['hwce_cycles']:,}", "", style="bold")
-    t.caption = ("bytes moved on the memory port; GB/s = bandwidth needed to run at full compute speed; "
-                 "ratio = HWCE bytes / HWC bytes")
+        rows.append((Text(d["name"]), Text(d["hwce_mode"]), f"{d['hwc_bytes']:,}",
+                     f"{d['hwce_bytes']:,}" if sup else "-", _fmt_ratio(d["ratio"]), f"{d['hwc_bandwidth_gbs']:.3f}",
+                     f"{d['hwce_bandwidth_gbs']:.3f}" if sup else "-", f"{d['hwc_cycles']:,}",
+                     f"{d['hwce_cycles']:,}" if sup else "-", f"{d['hwc_mac_utilisation']:.0%}"))
+    total = (Text("total"), Text(""), f"{obj['hwc_bytes']:,}", f"{obj['hwce_bytes']:,}", _fmt_ratio(obj["ratio"]),
+             f"{obj['hwc_bandwidth_gbs']:.3f}", f"{obj['hwce_bandwidth_gbs']:.3f}", f"{obj['hwc_cycles']:,}",
+             f"{obj['hwce_cycles']:,}", "")
+    if not narrow:
+        add_columns(t, ["layer", "HWCE mode", "HWC bytes", "HWCE bytes", "ratio", "HWC GB/s", "HWCE GB/s",
+                        "HWC cycles", "HWCE cycles", "HWC MAC util."], left=("HWCE mode",), fold=("layer",))
+        for r in rows:
+            t.add_row(*r)
+        t.add_row(*total, style="bold")
+        return t
+    first = "layer\n  HWCE mode"
+    add_columns(t, [first, "HWC bytes\nHWCE bytes", "HWC GB/s\nHWCE GB/s", "HWC cycles\nHWCE cycles", "ratio",
+                    "util."], fold=(first,))
+    for name, mode, hb, eb, ratio, hg, eg, hc, ec, util in [*rows, total]:
+        t.add_row(Text.assemble(name, "\n  ", mode) if mode else name, f"{hb}\n{eb}", f"{hg}\n{eg}", f"{hc}\n{ec}", ratio, util,
+                  style="bold" if name.plain == "total" else None)
     return t
 
 
-def _sweep_table(network: str, points: list[dict[str, Any]]) -> Table:
-    t = Table(title=f"HWC buffer sweep: {network}", title_justify="left")
-    for col in ("HWC buffer", "HWC bytes", "HWCE bytes", "ratio", "max layer ratio", "at layer"):
-        t.add_column(col, justify="right")
+def _sweep_table(network: str, points: list[dict[str, Any]], narrow: bool = False) -> Table:
+    """Per HWC buffer size: both engines' network bytes, their ratio, and the layer with the largest ratio
+    (stacked under that ratio in the narrow layout)."""
+    t = new_table(f"HWC buffer sweep: {network}", "the HWCE-style engine's bytes do not depend on the HWC's buffer")
+    best_header = "max layer ratio\nat layer" if narrow else "max layer ratio"
+    add_columns(t, ["HWC buffer", "HWC bytes", "HWCE bytes", "ratio", best_header, *([] if narrow else ["at layer"])],
+                fold=(best_header, "at layer"))
     for p in points:
         best = max((d for d in p["layers"] if d["ratio"] is not None), key=lambda d: d["ratio"], default=None)
+        where = Text(best["name"] if best else "-")
+        ratio = _fmt_ratio(p["max_layer_ratio"])
         t.add_row(format_size(p["buffer_bytes"]), f"{p['hwc_bytes']:,}", f"{p['hwce_bytes']:,}",
-                  _fmt_ratio(p["ratio"]), _fmt_ratio(p["max_layer_ratio"]), best["name"] if best else "-")
-    t.caption = "the HWCE-style engine's bytes do not depend on the HWC's buffer"
+                  _fmt_ratio(p["ratio"]), *([Text(ratio + "\n") + where] if narrow else [ratio, where]))
     return t
 
 
-def _plot(path: str, single: dict[str, Any] | None, sweep: list[dict[str, Any]] | None) -> None:
+def _plot(path: str, single: dict[str, Any] | None, sweep: list[dict[str, Any]] | None) -> str:
+    """Draw the figure to `path`; returns the file written."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -102,12 +123,15 @@ def _plot(path: str, single: dict[str, Any] | None, sweep: list[dict[str, Any]] 
     ax.set_ylabel("ratio")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
+    # matplotlib adds its default format's suffix to a name without one
+    written = path if Path(path).suffix else f"{path}.{plt.rcParams['savefig.format']}"
     try:
         fig.savefig(path)
     except (OSError, ValueError) as e:
         raise ConvschedError(f"cannot write plot {path}: {e}") from None
     finally:
         plt.close(fig)
+    return written
 
 
 @app.command()
@@ -124,7 +148,9 @@ def hwc(
     jobs: Optional[int] = typer.Option(None, "--jobs", parser=whole_number(1), hidden=True,
                                        help="The former name of --workers."),
     json_out: Optional[str] = JsonOpt,
-    plot: Optional[str] = typer.Option(None, "--plot", help="Write a figure (matplotlib): per-layer ratios, or ratio vs buffer with --sweep."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Write a figure to FILE: per-layer ratios, or ratio vs buffer "
+                                       "with --sweep (needs matplotlib: pip install 'convsched\\[plot]')."),
+    wide: bool = WideOpt,
 ) -> None:
     """Per layer and network: bytes moved and bandwidth needed by the HWC (optimal schedules) and by the HWCE-style engine."""
     from ..hwc import HWCConfig
@@ -138,21 +164,30 @@ def hwc(
     workers = workers if workers is not None else jobs
     cfg = HWCConfig.from_file(config) if config is not None else HWCConfig.default()
     network = load_target(target)
+    written = None
     if sweep is not None:
-        points = [_run(network, cfg.with_total_buffer(s), workers) for s in _sweep_sizes(sweep)]
+        sizes = _sweep_sizes(sweep)
+        with Bar(f"HWC on {network.name}") as bar:
+            points = [_run(network, cfg.with_total_buffer(s), workers,
+                           bar.stage(f"HWC buffer {format_size(s)} ({i}/{len(sizes)})"))
+                      for i, s in enumerate(sizes, 1)]
         obj = {"network": network.name, "config": cfg.to_dict(), "sweep": points}
         if plot:
-            _plot(plot, None, points)
+            written = _plot(plot, None, points)
         if emit_json(json_out, obj):
             return
-        console.print(_sweep_table(network.name, points))
-        return
-    if buffer is not None:
-        cfg = cfg.with_total_buffer(parse_size(buffer))
-    obj = _run(network, cfg, workers)
-    obj["config"] = cfg.to_dict()
-    if plot:
-        _plot(plot, obj, None)
-    if emit_json(json_out, obj):
-        return
-    console.print(_layer_table(obj))
+        out = print_table([lambda: _sweep_table(network.name, points),
+                           lambda: _sweep_table(network.name, points, narrow=True)], wide)
+    else:
+        if buffer is not None:
+            cfg = cfg.with_total_buffer(parse_size(buffer))
+        with Bar(f"HWC on {network.name}") as bar:
+            obj = _run(network, cfg, workers, bar)
+        obj["config"] = cfg.to_dict()
+        if plot:
+            written = _plot(plot, obj, None)
+        if emit_json(json_out, obj):
+            return
+        out = print_table([lambda: _layer_table(obj), lambda: _layer_table(obj, narrow=True)], wide)
+    wrote(out, written, "figure")
+    wrote(out, json_out, "JSON")

@@ -8,21 +8,22 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..arch import OPERANDS, Architecture
 from ..errors import ConvschedError
 from ..netsearch import (OBJECTIVES, NetworkResult, SweepResult, constraints_from_text, optimize_network,
                          sweep as sweep_network)
 from ..networks import load_target
+from ..report import add_columns, new_table, schedule_buffers, schedule_loops
 from ..search import TEXTBOOK
 from ..units import format_size, parse_size, parse_size_range
 from . import app
-from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, console, emit_json, err_console, load_arch,
-                     whole_number, write_text_atomic)
+from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, emit_json, load_arch, whole_number,
+                     write_text_atomic)
+from .output import WideOpt, print_table, two_layouts, wrote
+from .progress import Bar
 from .schedfiles import SaveSchedulesOpt, check_schedule_folder, save_schedules
 
 TargetArg = typer.Argument(
@@ -57,32 +58,6 @@ def _objective(objective: str) -> str:
     return objective
 
 
-class _Bar:
-    """A rich progress bar on stderr, started on the first report of more than one job (terminals only)."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.progress: Progress | None = None
-        self.task = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.progress is None:
-            if total <= 1 or not err_console.is_terminal:
-                return
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=err_console, transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task(self.label, total=total)
-        self.progress.update(self.task, completed=done)
-
-    def __enter__(self) -> "_Bar":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
 def _check_outputs(*paths: Optional[str]) -> None:
     """Fail on an output path that cannot be written before the (long) search, not after it."""
     for path in paths:
@@ -95,38 +70,44 @@ def _check_outputs(*paths: Optional[str]) -> None:
             raise ConvschedError(f"cannot write {path}: folder {p.parent} does not exist")
 
 
-def _print(table: Table) -> Console:
-    """Print a table at its natural width (never cut to the terminal's); returns the console used."""
-    need = max(80, Console(width=1000).measure(table).maximum)
-    out = console if console.is_terminal and need <= console.width else Console(width=need)
-    out.print(table)
-    return out
-
-
 def _ratio(x: float | None) -> str:
     return f"{x:.2f}x" if x is not None else "-"
 
 
-def network_table(res: NetworkResult) -> Table:
+def network_table(res: NetworkResult, narrow: bool = False) -> Table:
+    """One row per layer: its optimal schedule, buffer use, bytes, and the best textbook dataflow. The narrow
+    layout stacks each row on two lines (schedule under the name, B/MAC under the bytes, the dataflow under
+    its bytes) and leaves out the bytes per operand."""
     cap = res.arch.capacity
     title = (f"{res.network.name}: optimal schedules at {format_size(cap) if cap else 'per-operand'} buffer "
              f"({res.objective}); {len(res.entries)} layer(s), {res.unique_layers} distinct")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = ("layer", "order / tiles", "buffers", "buffer use", "input B", "weight B", "output B", "total B",
-            "B/MAC", "best textbook", "textbook B", "saving")
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("layer", "order / tiles", "buffers", "best textbook")
-                         else "right", no_wrap=True)
+    ob, tb = res.operand_bytes(), res.textbook_total_bytes
+    if narrow:
+        table = new_table(title, "tile loops outermost first (DIM/tile); buffers: tile loops above each buffer "
+                                 "(i@ input, w@ weight, o@ output) and the bytes they use; saving: textbook B over "
+                                 "total B; --wide adds the bytes per operand")
+        add_columns(table, ["layer\n  tile loops", "buffers\nuse", "total B\nB/MAC", "textbook B\nbest textbook",
+                            "saving"], fold=("layer\n  tile loops",))
+        for e in res.entries:
+            t, s = e.traffic, e.result.schedule
+            table.add_row(Text(e.name) + "\n  " + schedule_loops(s),
+                          f"{schedule_buffers(s)}\n{format_size(t.total_buffer_bytes)}",
+                          f"{t.total_bytes:,}\n{t.bytes_per_mac:.4f}",
+                          (f"{e.textbook.traffic.total_bytes:,}" if e.textbook else "-")
+                          + "\n" + (e.textbook_name or "(none fits)"), _ratio(e.saving))
+        table.add_row("total", "", f"{res.total_bytes:,}\n{res.bytes_per_mac:.4f}",
+                      f"{tb:,}" if tb is not None else "-", _ratio(res.saving), style="bold")
+        return table
+    table = new_table(title)
+    add_columns(table, ["layer", "order / tiles", "buffers", "buffer use", "input B", "weight B", "output B",
+                        "total B", "B/MAC", "best textbook", "textbook B", "saving"],
+                left=("order / tiles", "buffers", "best textbook"), fold=("layer",))
     for e in res.entries:
         t, s = e.traffic, e.result.schedule
-        loops = " ".join(f"{d}/{s.tiles[d]}" for d in s.order) or "(untiled)"
-        bufs = " ".join(f"{op[0]}@{s.buffers[op]}" for op in OPERANDS)
-        table.add_row(e.name, loops, bufs, format_size(t.total_buffer_bytes),
+        table.add_row(Text(e.name), schedule_loops(s), schedule_buffers(s), format_size(t.total_buffer_bytes),
                       *(f"{t.operand(op).bytes:,}" for op in OPERANDS), f"{t.total_bytes:,}",
                       f"{t.bytes_per_mac:.4f}", e.textbook_name or "(none fits)",
                       f"{e.textbook.traffic.total_bytes:,}" if e.textbook else "-", _ratio(e.saving))
-    ob = res.operand_bytes()
-    tb = res.textbook_total_bytes
     table.add_row("total", "", "", "", *(f"{ob[op]:,}" for op in OPERANDS), f"{res.total_bytes:,}",
                   f"{res.bytes_per_mac:.4f}", "", f"{tb:,}" if tb is not None else "-", _ratio(res.saving),
                   style="bold")
@@ -166,6 +147,7 @@ def optimize(
     json_out: Optional[str] = JsonOpt,
     csv_out: Optional[str] = CsvOpt,
     save_schedules_to: Optional[str] = SaveSchedulesOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Optimal schedule of every layer of a network: least off-chip traffic, compared with textbook dataflows."""
     a = _arch(arch, bits, psum_bits, double_buffer, parse_size(buffer) if buffer is not None else None)
@@ -177,7 +159,7 @@ def optimize(
     if save_schedules_to is not None:
         check_schedule_folder(save_schedules_to)
     net = load_target(target, batch)
-    with _Bar(f"optimizing {net.name}") as bar:
+    with Bar(f"optimizing {net.name}") as bar:
         res = optimize_network(net, a, cons, obj, workers, bar)
     if csv_out is not None:
         write_text_atomic(csv_out, res.to_csv())
@@ -187,31 +169,37 @@ def optimize(
               "(equal layers share one: see its used_by)", file=sys.stderr)
     if emit_json(json_out, res.to_json()):
         return
-    out = _print(network_table(res))
-    out.print(_summary(res), highlight=False)
+    out = print_table(two_layouts(lambda narrow: network_table(res, narrow)), wide)
+    out.print(_summary(res))
     if cons is not None:
         out.print("note: the constraints apply to the optimal schedules only; the textbook dataflows are "
-                  "searched unconstrained", highlight=False)
+                  "searched unconstrained")
+    wrote(out, json_out, "JSON")
+    wrote(out, csv_out, "CSV")
 
 
 # ---------------------------------------------------------------------------
 
 
-def sweep_table(res: SweepResult) -> Table:
-    table = Table(title=f"{res.network.name}: off-chip bytes against buffer size ({res.objective})",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in ("buffer", "optimal B", "input B", "weight B", "output B", *TEXTBOOK, "ratio"):
-        table.add_column(c, justify="left" if c == "buffer" else "right", no_wrap=True)
+def sweep_table(res: SweepResult, narrow: bool = False) -> Table:
+    """One row per buffer size: the optimal bytes (per operand in the full layout), each textbook dataflow's,
+    and the best dataflow's over the optimum."""
+    title = f"{res.network.name}: off-chip bytes against buffer size ({res.objective})"
+    flows_header = [name.replace("-", "-\n", 1) for name in TEXTBOOK] if narrow else list(TEXTBOOK)
+    operands = [] if narrow else [f"{op} B" for op in OPERANDS]
+    table = new_table(title, "ratio: the best single textbook dataflow's bytes over the optimal bytes"
+                      + ("; --wide adds the optimal bytes per operand" if narrow else ""))
+    add_columns(table, ["buffer", "optimal B", *operands, *flows_header, "ratio"], left=("buffer",))
     for p in res.points:
         df = p.dataflow_bytes()
         flows = [f"{df[n]:,}" if df[n] is not None else "-" for n in TEXTBOOK]
         if p.feasible:
             ob = p.operand_bytes()
-            table.add_row(format_size(p.capacity), f"{p.total_bytes:,}", *(f"{ob[op]:,}" for op in OPERANDS),
-                          *flows, _ratio(p.ratio))
+            per_op = [] if narrow else [f"{ob[op]:,}" for op in OPERANDS]
+            table.add_row(format_size(p.capacity), f"{p.total_bytes:,}", *per_op, *flows, _ratio(p.ratio))
         else:
-            table.add_row(format_size(p.capacity), "[yellow]does not fit[/]", "", "", "", *flows, "-")
-    table.caption = "ratio: the best single textbook dataflow's bytes over the optimal bytes"
+            table.add_row(format_size(p.capacity), Text("does not fit", style="yellow"), *[""] * len(operands),
+                          *flows, "-")
     return table
 
 
@@ -230,9 +218,10 @@ def sweep(
     batch: int = BatchOpt,
     workers: Optional[int] = WorkersOpt,
     plot: Optional[str] = typer.Option(None, "--plot", help="Draw traffic against buffer size to FILE (.png, .svg or "
-                                       ".pdf; needs matplotlib: pip install 'convsched[plot]')."),
+                                       ".pdf; needs matplotlib: pip install 'convsched\\[plot]')."),
     json_out: Optional[str] = JsonOpt,
     csv_out: Optional[str] = CsvOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Optimal network traffic (per operand) and each textbook dataflow's over log-spaced buffer sizes."""
     low, high = parse_size_range(buffer)
@@ -244,7 +233,7 @@ def sweep(
         _matplotlib()   # fail before the work when matplotlib is missing
     _check_outputs(json_out, csv_out, plot)
     net = load_target(target, batch)
-    with _Bar(f"sweeping {net.name}") as bar:
+    with Bar(f"sweeping {net.name}") as bar:
         res = sweep_network(net, a, low, high, points, None, obj, workers, bar)
     if csv_out is not None:
         write_text_atomic(csv_out, res.to_csv())
@@ -253,7 +242,9 @@ def sweep(
         plot_sweep(res, plot)
     if emit_json(json_out, res.to_json()):
         return
-    out = _print(sweep_table(res))
+    out = print_table(two_layouts(lambda narrow: sweep_table(res, narrow)), wide)
     n_ok = len(res.feasible_points)
-    out.print(f"{len(res.points)} sizes, {n_ok} feasible; solved in {res.seconds:.1f} s"
-              + (f"; plot written to {plot}" if plot else ""), highlight=False)
+    out.print(f"{len(res.points)} sizes, {n_ok} feasible; solved in {res.seconds:.1f} s")
+    wrote(out, plot, "figure")
+    wrote(out, json_out, "JSON")
+    wrote(out, csv_out, "CSV")

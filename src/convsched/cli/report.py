@@ -10,12 +10,15 @@ from typing import Optional
 import typer
 
 from ..errors import ConvschedError
-from ..htmlreport import FORMATS, build_report, render
+from ..fileio import atomic_path
+from ..htmlreport import FORMATS, Rendered, build_report, render
 from ..networks import load_target
 from ..units import parse_size
 from . import app
 from .common import ArchOpt, BitsOpt, PsumBitsOpt, load_arch, whole_number, write_text_atomic
 from .layers import TargetArg
+from .output import plain_console, text_console, wrote
+from .progress import Bar
 
 
 def _format(fmt: Optional[str], out: Optional[str]) -> str:
@@ -40,13 +43,43 @@ def _check_output(out: Optional[str]) -> None:
         raise ConvschedError(f"cannot write {out}: it is not a regular file")
 
 
+def _check_stdout(output: Optional[str]) -> None:
+    """A report is a document: to a terminal it would be a torrent of markup (HTML's inline figures, or
+    Markdown without its figures); refuse that before the work, and say how to write it."""
+    if (output is None or output == "-") and plain_console().is_terminal:
+        raise ConvschedError("a report is a document, not terminal output: write it with -o report.html "
+                             "(or -o report.md, its figures written next to it), or redirect it "
+                             "(> report.html)")
+
+
+def _write(output: str, rendered: Rendered) -> list[str]:
+    """The document and its figure files (Markdown), each whole; when one fails, the figures written
+    before it are removed again. Returns the files written."""
+    folder = Path(output).parent
+    written: list[Path] = []
+    try:
+        for name, data in rendered.figures.items():
+            with atomic_path(folder / name) as tmp:
+                Path(tmp).write_bytes(data)
+            written.append(folder / name)
+        write_text_atomic(output, rendered.text)
+    except OSError as e:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise ConvschedError(f"cannot write {output}: {e.strerror or e}") from None
+    return [output, *map(str, written)]
+
+
 @app.command()
 def report(
     target: str = TargetArg,
     buffer: Optional[str] = typer.Option(None, "--buffer", help="On-chip buffer capacity, e.g. 64KiB "
                                          "(overrides the capacity of --arch)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="md or html (default: from -o's suffix, else md)."),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="Write the report to FILE (default: stdout)."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Write the report to FILE (a Markdown report's "
+                                         "figures go next to it: report.md -> report-*.png). Without -o the report "
+                                         "goes to stdout, which must then be a file or a pipe (Markdown without "
+                                         "figures)."),
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
@@ -56,21 +89,25 @@ def report(
     samples: int = typer.Option(12, "--samples", parser=whole_number(0), metavar="INTEGER",
                                 help="Sampled schedules per earlier model and layer."),
 ) -> None:
-    """A report: optimal schedules per layer, lower bounds, textbook dataflows, earlier models, figures."""
+    """A report: summary and figures first, then optimal schedules per layer, lower bounds, textbook dataflows
+    and earlier models."""
     kind = _format(fmt, output)
     _check_output(output)
+    _check_stdout(output)
     a = load_arch(arch, bits, psum_bits)
     if buffer is not None:
         a = a.with_capacity(parse_size(buffer))
     if a.capacity is None:
         raise ConvschedError("give one shared buffer capacity with --buffer SIZE (e.g. --buffer 64KiB)")
     net = load_target(target, batch)
-    data = build_report(net, a, workers=workers, samples=samples)
-    text = render(data, kind)
-    if output is None or output == "-":
-        sys.stdout.write(text)
+    with Bar(f"report on {net.name}") as bar:
+        data = build_report(net, a, workers=workers, samples=samples,
+                            progress=lambda stage, done, total: bar.stage(stage)(done, total))
+    to_file = output is not None and output != "-"
+    rendered = render(data, kind, Path(output).stem if to_file else None)
+    if not to_file:
+        sys.stdout.write(rendered.text)
         return
-    try:
-        write_text_atomic(output, text)
-    except OSError as e:
-        raise ConvschedError(f"cannot write {output}: {e.strerror or e}") from None
+    files = _write(output, rendered)
+    figures = f"; {len(files) - 1} figures next to it, {Path(output).stem}-*.png" if len(files) > 1 else ""
+    wrote(text_console(), output, f"{kind.upper()}, {len(rendered.text.encode()):,} bytes{figures}")

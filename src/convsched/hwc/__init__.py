@@ -14,9 +14,9 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import ConvschedError
 from ..layer import Layer
@@ -130,20 +130,33 @@ def _run_one(args: tuple[Layer, HWCConfig]) -> HWCRun:
     return run_hwc(*args)
 
 
-def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = None) -> dict[Layer, HWCRun]:
-    """HWC runs of each distinct layer (identical layers optimised once), in `jobs` processes."""
+def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> dict[Layer, HWCRun]:
+    """HWC runs of each distinct layer (identical layers optimised once), in `jobs` processes;
+    `progress(done, total)` is called as distinct layers finish (after the workers are forked)."""
     distinct = list(dict.fromkeys(layers))
     jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    report = progress or (lambda done, total: None)
+    runs: dict[Layer, HWCRun] = {}
     if jobs <= 1 or len(distinct) <= 1:
-        return {L: run_hwc(L, cfg) for L in distinct}
+        report(0, len(distinct))
+        for L in distinct:
+            runs[L] = run_hwc(L, cfg)
+            report(len(runs), len(distinct))
+        return runs
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        runs = list(pool.map(_run_one, [(L, cfg) for L in distinct]))
-    return dict(zip(distinct, runs))
+        futures = {pool.submit(_run_one, (L, cfg)): L for L in distinct}
+        report(0, len(distinct))
+        for f in as_completed(futures):
+            runs[futures[f]] = f.result()
+            report(len(runs), len(distinct))
+    return {L: runs[L] for L in distinct}
 
 
-def compare_network(network, cfg: HWCConfig, jobs: int | None = None) -> list[LayerComparison]:
+def compare_network(network, cfg: HWCConfig, jobs: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[LayerComparison]:
     """Every layer of `network` (a `networks.Network`) on the HWC and the HWCE-style engine."""
-    runs = run_distinct([nl.layer for nl in network.layers], cfg, jobs)
+    runs = run_distinct([nl.layer for nl in network.layers], cfg, jobs, progress)
     return [LayerComparison(nl.name, nl.kind, nl.layer, runs[nl.layer], hwce_layer(nl.layer, cfg, nl.kind))
             for nl in network.layers]
 
