@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from .arch import OPERANDS
 from .errors import ConvschedError
-from .fileio import atomic_path
 from .netsearch import SweepResult
 from .search import TEXTBOOK
 from .units import format_size
@@ -67,15 +66,14 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) -> Path:
-    """Write the sweep figure to `path` (.png, .svg or .pdf), atomically; returns the path."""
+def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None,
+               inputs: Iterable[str | Path] = ()) -> Path:
+    """Write the sweep figure to `path` (.png, .svg or .pdf) by the output rule of `outputs.py`
+    (a regular file whole or not at all; `inputs` are refused as the target); returns the path."""
+    from .outputs import check_output, open_output
     p = Path(path)
     fmt = _format_of(p)
-    if p.is_dir():
-        raise ConvschedError(f"cannot write {path}: it is a folder; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.exists():
-        raise ConvschedError(f"cannot write {path}: folder {parent} does not exist")
+    check_output(p, inputs)
     Figure, FigureCanvasAgg = _matplotlib()
 
     pts = result.feasible_points
@@ -111,6 +109,6 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) 
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
 
-    with atomic_path(p, suffix=f".tmp.{fmt}") as tmp:
-        fig.savefig(tmp, format=fmt)
+    with open_output(p, binary=True, inputs=inputs) as f:
+        fig.savefig(f, format=fmt)
     return p

@@ -14,7 +14,8 @@ from ..codegen import CodegenResult, generate_c, run_c
 from ..report import add_columns, check_mark, new_table, schedule_summary
 from ..schedule import load_schedule
 from . import app
-from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, emit_json, load_arch, write_text_atomic
+from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, check_outputs, emit_json, load_arch,
+                     write_text_atomic)
 from .output import WideOpt, print_table, styled, text_console, two_layouts, wrote
 from .progress import status
 from .schedfiles import LayerOpt, SchedArg
@@ -30,6 +31,7 @@ def codegen(
     output: Optional[str] = typer.Option(None, "-o", "--output", help="C file to write; '-' or absent prints it."),
 ) -> None:
     """Portable C99 for a schedule: fixed-size local buffers, one counting DMA routine, the schedule's loop nest."""
+    check_outputs(output)
     given = load_schedule(schedule, layer)
     text = generate_c(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch))
     if output is None or output == "-":
@@ -51,6 +53,7 @@ def run_c_command(
     wide: bool = WideOpt,
 ) -> None:
     """Generate the C code, compile and run it (also checked, under ASan/UBSan), compare bytes with the model."""
+    check_outputs(json_out)
     given = load_schedule(schedule, layer)
     sched = given.schedule
     a = load_arch(arch, bits, psum_bits, base=given.arch)

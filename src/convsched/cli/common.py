@@ -13,7 +13,8 @@ import typer
 
 from ..arch import Architecture
 from ..errors import ConvschedError
-from ..fileio import MAX_INT_DIGITS, atomic_path, shorten
+from ..fileio import MAX_INT_DIGITS, shorten
+from ..outputs import check_output, open_output, write_output
 from .output import plain_console
 
 # Strings are printed as written: no rich markup or emoji codes (a layer named "[/x]" is text).
@@ -78,15 +79,50 @@ def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int
     return base
 
 
+#: Options that name outputs: every other option or argument naming an existing file is an input.
+OUTPUT_PARAMS = frozenset({"json_out", "csv_out", "plot", "output", "save_schedules"})
+
+
+def command_inputs() -> list[str]:
+    """The existing files the running command was given (its inputs), from its parameters."""
+    ctx = _current_context()
+    found: list[str] = []
+    while ctx is not None:
+        for name, value in ctx.params.items():
+            if name in OUTPUT_PARAMS or value is None or isinstance(value, bool):
+                continue
+            for v in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(v, (str, Path)) and str(v) not in ("", "-") and Path(v).is_file():
+                    found.append(str(v))
+        ctx = ctx.parent
+    return found
+
+
+def _current_context():
+    """The running click context of the command (typer builds on click; newer typer vendors it)."""
+    import importlib
+    core = next(c.__module__ for c in typer.Context.__mro__ if c.__module__.endswith(".core"))
+    return importlib.import_module(core.rsplit(".", 1)[0] + ".globals").get_current_context(silent=True)
+
+
+def check_outputs(*paths: Optional[str]) -> None:
+    """Refuse output paths that cannot be written before the (long) work, not after it
+    (the rule of `outputs.py`; '-' is stdout)."""
+    inputs = command_inputs()
+    for path in paths:
+        if path is not None and path != "-":
+            check_output(path, inputs)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a whole file or nothing: a temporary file renamed into place."""
-    p = Path(path)
-    if p.is_dir():
-        raise ConvschedError(f"cannot write {path}: it is a folder; give a file name")
-    if p.parent and not p.parent.exists():
-        raise ConvschedError(f"cannot write {path}: folder {p.parent} does not exist")
-    with atomic_path(p) as tmp, open(tmp, "w") as f:
-        f.write(text)
+    """Write an output file by the one rule (`outputs.py`): a regular file whole or not at all,
+    a device or FIFO in place, never over one of the command's inputs."""
+    write_output(path, text, command_inputs())
+
+
+def output_file(path: str | Path, binary: bool = True):
+    """`outputs.open_output` for the running command (its inputs refused as outputs)."""
+    return open_output(path, binary=binary, inputs=command_inputs())
 
 
 def emit_json(target: Optional[str], obj: Any) -> bool:

@@ -13,7 +13,7 @@ from ..report import schedule_summary, traffic_table
 from ..schedule import Schedule, load_schedule
 from ..simulate import simulate as walk
 from . import app
-from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, emit_json, load_arch
+from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, check_outputs, emit_json, load_arch
 from .output import WideOpt, print_table, styled, text_console, two_layouts, wrote
 from .progress import status
 from .schedfiles import LayerOpt, SchedArg
@@ -37,6 +37,7 @@ def evaluate(
     wide: bool = WideOpt,
 ) -> None:
     """Traffic of a schedule by the exact analytical model: reads and writes per operand, buffers, bytes/MAC."""
+    check_outputs(json_out)
     given = load_schedule(schedule, layer)
     sched = given.schedule
     a = load_arch(arch, bits, psum_bits, base=given.arch)
@@ -64,6 +65,7 @@ def simulate(
     wide: bool = WideOpt,
 ) -> None:
     """Walk every tile of a schedule, count every word moved, and check the output against a reference convolution."""
+    check_outputs(json_out)
     given = load_schedule(schedule, layer)
     _run_simulation(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch), seed, json_out, wide)
 

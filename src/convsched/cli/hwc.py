@@ -13,7 +13,7 @@ from ..errors import ConvschedError
 from ..units import format_size, parse_size, parse_size_range
 from . import app
 from ..report import add_columns, new_table
-from .common import JsonOpt, emit_json, whole_number
+from .common import JsonOpt, check_outputs, emit_json, output_file, whole_number
 from .output import WideOpt, print_table, wrote
 from .progress import Bar
 
@@ -123,15 +123,18 @@ def _plot(path: str, single: dict[str, Any] | None, sweep: list[dict[str, Any]] 
     ax.set_ylabel("ratio")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    # matplotlib adds its default format's suffix to a name without one
-    written = path if Path(path).suffix else f"{path}.{plt.rcParams['savefig.format']}"
     try:
-        fig.savefig(path)
-    except (OSError, ValueError) as e:
-        raise ConvschedError(f"cannot write plot {path}: {e}") from None
+        with output_file(path) as f:      # whole or not at all (see outputs.py)
+            fig.savefig(f, format=_plot_format(path))
     finally:
         plt.close(fig)
-    return written
+    return path
+
+
+def _plot_format(path: str) -> str:
+    """The figure format the file name asks for: .png, .svg or .pdf (no other name is guessed at)."""
+    from ..plot import _format_of
+    return _format_of(Path(path))
 
 
 @app.command()
@@ -148,8 +151,9 @@ def hwc(
     jobs: Optional[int] = typer.Option(None, "--jobs", parser=whole_number(1), hidden=True,
                                        help="The former name of --workers."),
     json_out: Optional[str] = JsonOpt,
-    plot: Optional[str] = typer.Option(None, "--plot", help="Write a figure to FILE: per-layer ratios, or ratio vs buffer "
-                                       "with --sweep (needs matplotlib: pip install 'convsched\\[plot]')."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Write a figure to FILE (.png, .svg or .pdf): per-layer "
+                                       "ratios, or ratio vs buffer with --sweep (needs matplotlib: "
+                                       "pip install 'convsched\\[plot]')."),
     wide: bool = WideOpt,
 ) -> None:
     """Per layer and network: bytes moved and bandwidth needed by the HWC (optimal schedules) and by the HWCE-style engine."""
@@ -162,6 +166,9 @@ def hwc(
     if jobs is not None and workers is not None and jobs != workers:
         raise ConvschedError("--jobs is the former name of --workers; give one of them")
     workers = workers if workers is not None else jobs
+    if plot is not None:
+        _plot_format(plot)          # before the work: a name that is not .png/.svg/.pdf is refused
+    check_outputs(json_out, plot)
     cfg = HWCConfig.from_file(config) if config is not None else HWCConfig.default()
     network = load_target(target)
     written = None

@@ -11,7 +11,7 @@ from rich.text import Text
 from ..networks import NetLayer, Network, load_target
 from ..report import add_columns, new_table
 from . import app
-from .common import JsonOpt, emit_json, whole_number
+from .common import JsonOpt, check_outputs, emit_json, whole_number
 from .output import WideOpt, print_table, styled, wrote
 
 TargetArg = typer.Argument(
@@ -96,6 +96,7 @@ def layers(
     wide: bool = WideOpt,
 ) -> None:
     """List a network's conv and FC layers: shapes, stride, dilation, padding and MACs."""
+    check_outputs(json_out)
     net = load_target(target, batch)
     if emit_json(json_out, net.to_dict()):
         return

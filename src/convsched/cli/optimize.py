@@ -20,8 +20,8 @@ from ..report import add_columns, new_table, schedule_buffers, schedule_loops
 from ..search import TEXTBOOK
 from ..units import format_size, parse_size, parse_size_range
 from . import app
-from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, emit_json, load_arch, whole_number,
-                     write_text_atomic)
+from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, check_outputs, command_inputs, emit_json,
+                     load_arch, whole_number, write_text_atomic)
 from .output import WideOpt, print_table, two_layouts, wrote
 from .progress import Bar
 from .schedfiles import SaveSchedulesOpt, check_schedule_folder, save_schedules
@@ -58,16 +58,6 @@ def _objective(objective: str) -> str:
     return objective
 
 
-def _check_outputs(*paths: Optional[str]) -> None:
-    """Fail on an output path that cannot be written before the (long) search, not after it."""
-    for path in paths:
-        if path is None or path == "-":
-            continue
-        p = Path(path)
-        if p.is_dir():
-            raise ConvschedError(f"cannot write {path}: it is a folder; give a file name")
-        if not p.parent.exists():
-            raise ConvschedError(f"cannot write {path}: folder {p.parent} does not exist")
 
 
 def _ratio(x: float | None) -> str:
@@ -155,7 +145,7 @@ def optimize(
         raise ConvschedError("give the buffer capacity with --buffer SIZE (e.g. --buffer 64KiB) or in --arch FILE")
     obj = _objective(objective)
     cons = constraints_from_text(order or (), untiled, tile or (), tile_max or (), tile_min or (), buffers)
-    _check_outputs(json_out, csv_out)
+    check_outputs(json_out, csv_out)
     if save_schedules_to is not None:
         check_schedule_folder(save_schedules_to)
     net = load_target(target, batch)
@@ -231,7 +221,7 @@ def sweep(
         from ..plot import _format_of, _matplotlib
         _format_of(Path(plot))
         _matplotlib()   # fail before the work when matplotlib is missing
-    _check_outputs(json_out, csv_out, plot)
+    check_outputs(json_out, csv_out, plot)
     net = load_target(target, batch)
     with Bar(f"sweeping {net.name}") as bar:
         res = sweep_network(net, a, low, high, points, None, obj, workers, bar)
@@ -239,7 +229,7 @@ def sweep(
         write_text_atomic(csv_out, res.to_csv())
     if plot is not None:
         from ..plot import plot_sweep
-        plot_sweep(res, plot)
+        plot_sweep(res, plot, inputs=command_inputs())
     if emit_json(json_out, res.to_json()):
         return
     out = print_table(two_layouts(lambda narrow: sweep_table(res, narrow)), wide)

@@ -10,12 +10,13 @@ from typing import Optional
 import typer
 
 from ..errors import ConvschedError
-from ..fileio import atomic_path
 from ..htmlreport import FORMATS, Rendered, build_report, render
 from ..networks import load_target
+from ..outputs import write_output
 from ..units import parse_size
 from . import app
-from .common import ArchOpt, BitsOpt, PsumBitsOpt, load_arch, whole_number, write_text_atomic
+from .common import (ArchOpt, BitsOpt, PsumBitsOpt, check_outputs, command_inputs, load_arch, whole_number,
+                     write_text_atomic)
 from .layers import TargetArg
 from .output import plain_console, text_console, wrote
 from .progress import Bar
@@ -29,18 +30,6 @@ def _format(fmt: Optional[str], out: Optional[str]) -> str:
     if fmt not in FORMATS:
         raise ConvschedError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
     return fmt
-
-
-def _check_output(out: Optional[str]) -> None:
-    if out is None or out == "-":
-        return
-    p = Path(out)
-    if p.is_dir():
-        raise ConvschedError(f"cannot write {out}: it is a folder; give a file name")
-    if not p.parent.exists():
-        raise ConvschedError(f"cannot write {out}: folder {p.parent} does not exist")
-    if p.exists() and not p.is_file():
-        raise ConvschedError(f"cannot write {out}: it is not a regular file")
 
 
 def _check_stdout(output: Optional[str]) -> None:
@@ -59,14 +48,14 @@ def _write(output: str, rendered: Rendered) -> list[str]:
     written: list[Path] = []
     try:
         for name, data in rendered.figures.items():
-            with atomic_path(folder / name) as tmp:
-                Path(tmp).write_bytes(data)
+            write_output(folder / name, data, command_inputs())     # the rule of outputs.py
             written.append(folder / name)
         write_text_atomic(output, rendered.text)
-    except OSError as e:
+    except ConvschedError:
         for p in written:
-            p.unlink(missing_ok=True)
-        raise ConvschedError(f"cannot write {output}: {e.strerror or e}") from None
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+        raise
     return [output, *map(str, written)]
 
 
@@ -92,7 +81,7 @@ def report(
     """A report: summary and figures first, then optimal schedules per layer, lower bounds, textbook dataflows
     and earlier models."""
     kind = _format(fmt, output)
-    _check_output(output)
+    check_outputs(output)
     _check_stdout(output)
     a = load_arch(arch, bits, psum_bits)
     if buffer is not None:
