@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from .errors import ConvschedError
 from .fileio import load_user_data
+from .limits import check_bits, check_bytes
 from .units import format_size_exact, parse_size
 
 OPERANDS: tuple[str, ...] = ("input", "weight", "output")
@@ -36,15 +37,21 @@ class Architecture:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConvschedError(f"{name}={v!r} must be a positive whole number of bits")
+            check_bits(name, v)
         if self.capacity is not None and self.capacity_per_operand is not None:
             raise ConvschedError("give one shared buffer capacity or one per operand, not both")
-        if self.capacity is not None and self.capacity < 1:
-            raise ConvschedError(f"buffer capacity {self.capacity} must be positive")
+        if self.capacity is not None:
+            if self.capacity < 1:
+                raise ConvschedError(f"buffer capacity {self.capacity} must be positive")
+            check_bytes("buffer capacity", self.capacity)
         if self.capacity_per_operand is not None:
             if len(self.capacity_per_operand) != 3 or any(c < 1 for c in self.capacity_per_operand):
                 raise ConvschedError("per-operand capacities must be three positive sizes (input, weight, output)")
+            for op, c in zip(OPERANDS, self.capacity_per_operand):
+                check_bytes(f"{op} buffer capacity", c)
         if self.dma_granularity < 0:
             raise ConvschedError(f"DMA granularity {self.dma_granularity} must not be negative")
+        check_bytes("DMA granularity", self.dma_granularity)
 
     # ---- word sizes --------------------------------------------------------
     def buffer_bits(self, operand: str) -> int:

@@ -70,6 +70,8 @@ class Layer:
                 "for depthwise use G = C = K")
         for axis in ("Y", "X"):
             self._fix_input_size(axis)
+        from .limits import check_layer
+        check_layer(self)   # sizes beyond docs/limits.md would overflow 64-bit arithmetic
 
     def _fix_input_size(self, axis: str) -> None:
         o, f, s, d, p, i = (getattr(self, n + axis) for n in ("O", "F", "S", "D", "P", "I"))

@@ -198,7 +198,12 @@ def _bytes(bits: int, gran: int) -> Callable[[int], int]:
 
 
 def evaluate(schedule: Schedule, arch: Architecture | None = None) -> Traffic:
-    """Exact traffic and buffer sizes of `schedule` on `arch` (defaults: 8-bit data, 32-bit partial sums)."""
+    """Exact traffic and buffer sizes of `schedule` on `arch` (defaults: 8-bit data, 32-bit partial sums).
+
+    A schedule whose input axes have more tile iterations than the model
+    walks (docs/limits.md) is refused before anything is allocated."""
+    from .limits import check_model_grid
+    check_model_grid(schedule)
     arch = arch or Architecture()
     layer = schedule.layer
     gran = arch.dma_granularity

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -30,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from .arch import OPERANDS, Architecture
 from .errors import ConvschedError
 from .layer import Layer
+from .limits import MAX_SWEEP_POINTS, available_cpus, cap_workers, check_optimizer_layer
 from .model import Traffic
 from .networks import NetLayer, Network
 from . import bounds, search
@@ -292,7 +292,7 @@ def _solve_task(layer: Layer, archs: Sequence[Architecture], cons: Constraints |
 
 
 def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    return min(2, available_cpus())
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -338,9 +338,8 @@ def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, obje
     not started and returns early.
     """
     keys = list(dict.fromkeys(keys))
-    workers = default_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConvschedError(f"workers={workers!r} must be a whole number of at least 1")
+    # more workers than CPUs only add processes and memory (docs/limits.md)
+    workers = cap_workers(default_workers() if workers is None else workers)
     total = len(keys)
     batches = _batches(keys, workers)
     out: dict[Key, tuple[str, Any]] = {}
@@ -394,6 +393,11 @@ def check_constraints(network: Network, arch: Architecture, constraints: Constra
                              "(evaluate and simulate support it)")
     if not network.layers:
         raise ConvschedError(f"network {network.name!r} has no conv or FC layers to optimize")
+    for nl in network.layers:        # before any worker starts: the optimizer's size limits
+        try:
+            check_optimizer_layer(nl.layer)
+        except ConvschedError as e:
+            raise ConvschedError(f"layer {nl.name}: {e}") from None
     if constraints is None:
         return
     if constraints.buffers is not None:
@@ -489,6 +493,9 @@ def sweep_sizes(low: int, high: int, points: int) -> list[int]:
     """`points` log-spaced whole byte sizes from `low` to `high` inclusive (duplicates dropped)."""
     if isinstance(points, bool) or not isinstance(points, int) or points < 1:
         raise ConvschedError(f"points={points!r} must be a whole number of at least 1")
+    if points > MAX_SWEEP_POINTS:
+        raise ConvschedError(f"{points:,} sweep points are more than the limit of {MAX_SWEEP_POINTS:,} "
+                             "(docs/limits.md); ask for fewer --points")
     if low < 1 or high < low:
         raise ConvschedError(f"sweep range {low}..{high} must be positive and run from small to large")
     if points == 1 or low == high:

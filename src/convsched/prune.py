@@ -357,7 +357,9 @@ def _trips_bounds(layer: Layer, arch: Architecture, objective: str, tab: _Struct
         best = prod(A, lo)
         for B, c, valid in need:
             inter = A & B
-            forced = np.maximum(prod(inter, lo), -(-c // prod(B & ~A, hi)))
+            # more trips than A ∩ B can make means no schedule of the structure fits: any bound holds,
+            # and the most trips A ∩ B can make keeps the product within int64 (docs/limits.md)
+            forced = np.minimum(np.maximum(prod(inter, lo), -(-c // prod(B & ~A, hi))), prod(inter, hi))
             best = np.where(inter.any(axis=1) & valid, np.maximum(best, forced * prod(A & ~B, lo)), best)
         r.append(best)
     n_k = np.broadcast_to(lo[..., DIMS.index("K")], (len(nbytes),))
@@ -424,7 +426,17 @@ def _input_bound(layer: Layer, arch: Architecture, ikey: tuple, n_k, bmax=None, 
         if bmax is None or not k_first:
             return once
         n_ctx = 1
-    return np.maximum(once, n_k * comp - (n_k * n_ctx - 1) * bmax)
+    return np.maximum(once, _less_product(n_k * comp, n_k * n_ctx - 1, bmax))
+
+
+def _less_product(a, b, c):
+    """max(a - b * c, 0) for non-negative int64 (arrays), without forming a product that overflows.
+
+    `a` and `b` fit (docs/limits.md), but b * c need not (`c` is a block size or a capacity
+    in words): where b * c > a, which `b > a // c` tells without multiplying, the result is 0."""
+    a, b, c = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), np.asarray(c, dtype=np.int64)
+    small = (c == 0) | (b <= a // np.maximum(c, 1))
+    return np.where(small, a - np.where(small, b, 0) * c, 0)
 
 
 def input_capacity_words(arch: Architecture) -> int | None:

@@ -44,6 +44,7 @@ import numpy as np
 from .arch import OPERANDS, Architecture
 from .errors import ConvschedError
 from .layer import DIMS, Layer
+from .limits import check_optimizer_layer
 from .model import Traffic, evaluate
 from .points import MAX_GRID, NO_BAR, _pruned_points, _TripGroups  # noqa: F401  (MAX_GRID, _TripGroups: re-exported)
 from .prune import (  # noqa: F401  (re-exported: the bounds are part of this module's interface)
@@ -601,6 +602,10 @@ def optimize_capacities(layer: Layer, archs: Sequence[Architecture], constraints
     """
     cons = constraints or Constraints()
     cons.check(layer)
+    try:
+        check_optimizer_layer(layer)      # its per-axis tables stay within docs/limits.md
+    except ConvschedError as e:
+        raise ConvschedError(f"layer {layer}: {e}") from None
     archs = list(archs)
     if objective not in OBJECTIVES:
         raise ConvschedError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")

@@ -23,6 +23,7 @@ import numpy as np
 from .arch import OPERANDS, Architecture, bits_to_bytes
 from .errors import ConvschedError
 from .layer import Layer
+from .limits import MAX_SIM_TILES, check_seed, check_simulation
 from .model import RELEVANT, OperandTraffic, Traffic
 from .schedule import Schedule
 
@@ -58,6 +59,10 @@ def random_operands(layer: Layer, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     x = rng.integers(-8, 8, size=(layer.N, layer.G, layer.Cg, layer.IY, layer.IX)).astype(np.float64)
     w = rng.integers(-8, 8, size=(layer.G, layer.Kg, layer.Cg, layer.FY, layer.FX)).astype(np.float64)
     return x, w
+
+
+#: Memory the walker may keep in block masks it has seen (a cache: beyond it, masks are rebuilt).
+_MASK_CACHE_BYTES = 256 << 20
 
 
 def _read_mask(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
@@ -102,6 +107,7 @@ class _Walker:
         self.visited: set[tuple] = set()
         self.missing = 0
         self._mask_cache: dict[tuple, np.ndarray] = {}
+        self._mask_bytes = 0
 
     # ranges of every dimension for the loops above a level
     def ranges(self, idx: dict[str, int], level: int) -> dict[str, tuple[int, int]]:
@@ -133,8 +139,9 @@ class _Walker:
             m[sl("G"), sl("K"), sl("C"), sl("FY"), sl("FX")] = True
         else:
             m[sl("N"), sl("G"), sl("K"), sl("OY"), sl("OX")] = True
-        if len(self._mask_cache) < 20000:
+        if len(self._mask_cache) < 20000 and self._mask_bytes + m.nbytes <= _MASK_CACHE_BYTES:
             self._mask_cache[key] = m
+            self._mask_bytes += m.nbytes
         return m
 
     def visit_read_operand(self, op: str, idx: dict[str, int]) -> None:
@@ -205,13 +212,28 @@ class _Walker:
 
 
 def simulate(schedule: Schedule, arch: Architecture | None = None, seed: int = 0,
-             max_tiles: int = 2_000_000) -> SimResult:
-    """Walk every tile of `schedule`, count every word moved, and check the output."""
+             max_tiles: int = MAX_SIM_TILES) -> SimResult:
+    """Walk every tile of `schedule`, count every word moved, and check the output.
+
+    Layers and schedules beyond the simulator's limits (docs/limits.md: tensor
+    words, tiles) are refused before anything is allocated; `seed` must be a
+    seed the generated C takes too (0 to 2**64 - 1)."""
     arch = arch or Architecture()
     L = schedule.layer
+    check_seed(seed)
+    check_simulation(schedule)
     if schedule.n_tiles > max_tiles:
-        raise ConvschedError(f"schedule has {schedule.n_tiles} tiles, more than the simulator's limit of "
-                             f"{max_tiles}; use larger tiles or a smaller layer")
+        raise ConvschedError(f"schedule has {schedule.n_tiles:,} tiles, more than the limit of {max_tiles:,}; "
+                             "use larger tiles or a smaller layer")
+    try:
+        return _simulate(schedule, arch, seed)
+    except MemoryError:
+        raise ConvschedError(f"not enough memory to simulate layer {L}; simulate a smaller layer "
+                             "(evaluate computes any size)") from None
+
+
+def _simulate(schedule: Schedule, arch: Architecture, seed: int) -> SimResult:
+    L = schedule.layer
     x, w = random_operands(L, seed)
     walk = _Walker(schedule, x, w)
     order = schedule.order

@@ -38,7 +38,8 @@ ObjectiveOpt = typer.Option(
          "gets the whole capacity).")
 BatchOpt = typer.Option(1, "--batch", parser=whole_number(1), metavar="INTEGER", help="Batch size N.")
 WorkersOpt = typer.Option(None, "--workers", parser=whole_number(1), metavar="INTEGER",
-                          help="Worker processes for distinct layers (default: min(2, CPUs); 1 = in-process).")
+                          help="Worker processes for distinct layers (default: min(2, CPUs); 1 = in-process; "
+                               "more than the CPUs are capped at their number).")
 CsvOpt = typer.Option(None, "--csv", help="Also write one CSV row per layer (optimize) or per size (sweep) to PATH.")
 
 

@@ -37,6 +37,7 @@ from typing import Sequence
 from ..arch import Architecture
 from ..axes import read_span
 from ..errors import ConvschedError
+from ..limits import check_c_program
 from ..layer import DIMS
 from ..model import evaluate
 from ..schedule import Schedule, ceil_div
@@ -144,6 +145,7 @@ def _max_spatial(s: Schedule, above: dict[str, int], axis: str, pos: list[int]) 
 def plan_kernel(s: Schedule, arch: Architecture) -> KernelPlan:
     """Check the inputs and compute buffer extents, read-row tables, run counts and data ranges."""
     L = s.layer
+    check_c_program(s)     # before any table is built (docs/limits.md)
     for name in ("input_bits", "weight_bits", "psum_bits", "output_bits"):
         if getattr(arch, name) > MAX_BITS:
             raise ConvschedError(f"{name}={getattr(arch, name)}: generated code supports words of at most "

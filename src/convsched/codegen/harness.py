@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from ..arch import OPERANDS, Architecture
 from ..errors import ConvschedError
+from ..limits import check_seed
 from ..model import Traffic, evaluate
 from ..schedule import Schedule
 from .emit import KernelPlan, emit_program
@@ -165,6 +166,7 @@ def run_cases(cases: Sequence[tuple[Schedule, Architecture]], seed: int = 0, *,
     Bad input (buffers over capacity, no compiler, compile errors) raises
     ConvschedError; a failing run or a mismatch is reported in the results.
     """
+    check_seed(seed)
     source, plans = emit_program(cases)
     cc = find_compiler()
     predicted = [evaluate(s, a) for s, a in cases]

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -134,8 +133,9 @@ def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = Non
                  progress: Callable[[int, int], None] | None = None) -> dict[Layer, HWCRun]:
     """HWC runs of each distinct layer (identical layers optimised once), in `jobs` processes;
     `progress(done, total)` is called as distinct layers finish (after the workers are forked)."""
+    from ..limits import available_cpus, cap_workers
     distinct = list(dict.fromkeys(layers))
-    jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    jobs = cap_workers(jobs if jobs is not None else min(2, available_cpus()))
     report = progress or (lambda done, total: None)
     runs: dict[Layer, HWCRun] = {}
     if jobs <= 1 or len(distinct) <= 1:

@@ -22,12 +22,19 @@ import yaml
 from ..arch import OPERANDS, Architecture
 from ..errors import ConvschedError
 from ..fileio import load_user_data
+from ..limits import check_bits, check_bytes
 from ..units import parse_size
 
 _TOP_KEYS = {"macs_per_cycle", "buffers", "bits", "port_bytes_per_cycle", "dma_setup_cycles",
              "double_buffer", "clock_mhz", "hwce"}
 _HWCE_KEYS = {"planes_per_pass", "modes", "fc", "stride"}
 FC_MODES = ("pad3x3", "exclude")
+#: Limits of the machine's parameters (docs/limits.md): beyond them the cycle counts, computed in
+#: 64-bit integers per tile, could overflow; far beyond any real accelerator.
+MAX_MACS_PER_CYCLE = 1 << 32
+MIN_PORT_BYTES, MAX_PORT_BYTES = 0.125, float(1 << 30)
+MAX_DMA_SETUP_CYCLES = 1 << 20
+MAX_CLOCK_MHZ = 1e6
 STRIDE_MODES = ("subsample", "native")
 
 
@@ -82,25 +89,40 @@ class HWCConfig:
         m = self.macs_per_cycle
         if isinstance(m, bool) or not isinstance(m, int) or m < 1:
             raise ConvschedError(f"macs_per_cycle={m!r} must be a positive whole number")
+        if m > MAX_MACS_PER_CYCLE:
+            raise ConvschedError(f"macs_per_cycle={m:,} is above the limit of {MAX_MACS_PER_CYCLE:,} "
+                                 "(docs/limits.md)")
         if len(self.buffers) != 3 or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
                                          for b in self.buffers):
             raise ConvschedError(f"buffers {self.buffers!r} must be three positive sizes (input, weight, output)")
+        for op, b in zip(OPERANDS, self.buffers):
+            check_bytes(f"the HWC's {op} buffer", b)
         for name in ("input_bits", "weight_bits", "psum_bits", "output_bits"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConvschedError(f"bits.{name[:-5]}={v!r} must be a positive whole number of bits")
+            check_bits(f"bits.{name[:-5]}", v)
         p = self.port_bytes_per_cycle
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
             raise ConvschedError(f"port_bytes_per_cycle={p!r} must be positive (the memory port moves "
                                  "that many bytes per cycle)")
+        if not MIN_PORT_BYTES <= p <= MAX_PORT_BYTES:
+            raise ConvschedError(f"port_bytes_per_cycle={p!r} is outside the supported range {MIN_PORT_BYTES} "
+                                 f"to {MAX_PORT_BYTES:,.0f} bytes per cycle (docs/limits.md)")
         s = self.dma_setup_cycles
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             raise ConvschedError(f"dma_setup_cycles={s!r} must be a whole number >= 0")
+        if s > MAX_DMA_SETUP_CYCLES:
+            raise ConvschedError(f"dma_setup_cycles={s:,} is above the limit of {MAX_DMA_SETUP_CYCLES:,} "
+                                 "(docs/limits.md)")
         if not isinstance(self.double_buffer, bool):
             raise ConvschedError("double_buffer must be true or false")
         c = self.clock_mhz
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
             raise ConvschedError(f"clock_mhz={c!r} must be positive")
+        if not c <= MAX_CLOCK_MHZ:
+            raise ConvschedError(f"clock_mhz={c!r} is above the limit of {MAX_CLOCK_MHZ:,.0f} MHz "
+                                 "(docs/limits.md)")
 
     # ---- derived -----------------------------------------------------------
     @property
@@ -120,6 +142,7 @@ class HWCConfig:
         """
         if isinstance(total, bool) or not isinstance(total, int) or total < 3:
             raise ConvschedError(f"total HWC buffer {total!r} must be at least 3 bytes")
+        check_bytes("total HWC buffer", total)
         share = self.proportions
         s = sum(share)
         i = total * share[0] // s
