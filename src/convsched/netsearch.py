@@ -22,7 +22,7 @@ import io
 import math
 import re
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -31,6 +31,7 @@ from .errors import ConvschedError
 from .layer import Layer
 from .limits import MAX_SWEEP_POINTS, available_cpus, cap_workers, check_optimizer_layer
 from .model import Traffic
+from .procs import stop_workers, worker_pool
 from .networks import NetLayer, Network
 from . import bounds, search
 from .search import TEXTBOOK, Constraints, LayerResult
@@ -295,19 +296,6 @@ def default_workers() -> int:
     return min(2, available_cpus())
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    import multiprocessing as mp
-    # fork where there is one: no re-import of the caller's __main__ (scripts need no
-    # `if __name__ == "__main__"` guard) and workers start with the parent's warm imports.
-    # All workers are forked at the first submit, before `progress` is first called,
-    # so a caller that starts a progress-bar thread from the callback forks no thread.
-    try:
-        ctx = mp.get_context("fork")
-    except ValueError:   # pragma: no cover - platforms without fork
-        ctx = mp.get_context()
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-
-
 Key = tuple[Layer, Architecture]
 
 
@@ -357,27 +345,23 @@ def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, obje
             if record(b, _solve_task(b[0][0], [a for _, a in b], constraints, objective)):
                 break
         return out
-    with _pool(min(workers, len(batches))) as pool:
+    # All workers are forked at the first submit, before `progress` is first called, so a caller
+    # that starts a progress-bar thread from the callback forks no thread. An error, Ctrl-C or
+    # SIGTERM (see procs.py) kills the workers at once.
+    with worker_pool(min(workers, len(batches))) as pool:
         pending: dict[Future, list[Key]] = {
             pool.submit(_solve_task, b[0][0], [a for _, a in b], constraints, objective): b for b in batches}
         if progress:
             progress(0, total)
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    if record(pending.pop(f), f.result()):
-                        raise _Stop
-        except _Stop:
-            pass
-        finally:
-            for f in pending:
-                f.cancel()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            stop = False
+            for f in done:
+                stop |= record(pending.pop(f), f.result())
+            if stop:
+                stop_workers(pool)     # fail fast: what still runs is not wanted
+                break
     return out
-
-
-class _Stop(Exception):
-    pass
 
 
 def check_constraints(network: Network, arch: Architecture, constraints: Constraints | None,

@@ -58,7 +58,12 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turn bad input into a one-line error (exit 2)."""
+    """Entry point: run the app, turn bad input into a one-line error (exit 2).
+
+    SIGTERM and SIGINT stop the command promptly and cleanly: worker processes
+    are killed, temporary folders removed (see procs.py)."""
+    from ..procs import Terminated, die_of_sigterm, handle_termination
+    handle_termination()
     args = sys.argv[1:] if argv is None else list(argv)
     for arg in args:   # before any parsing: no path or value of this length is meant
         try:
@@ -67,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
             _fail(str(e))
     try:
         code = app(args=args, standalone_mode=False)
+    except Terminated:
+        die_of_sigterm()
     except ConvschedError as e:
         _fail(str(e))
     except typer.Exit as e:

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -144,7 +144,8 @@ def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = Non
             runs[L] = run_hwc(L, cfg)
             report(len(runs), len(distinct))
         return runs
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    from ..procs import worker_pool
+    with worker_pool(min(jobs, len(distinct))) as pool:      # stopped at once on an error or a signal
         futures = {pool.submit(_run_one, (L, cfg)): L for L in distinct}
         report(0, len(distinct))
         for f in as_completed(futures):
