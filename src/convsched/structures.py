@@ -122,7 +122,7 @@ def _structures(tileable: tuple[str, ...], must: frozenset[str], orders, buffers
         return compute()
     from .diskcache import cached
     key = (tileable, tuple(sorted(must)), buffers, fingerprint)
-    structs = cached("structures", key, compute)
+    structs = cached("structures", key, compute, _encode_structures, _decode_structures)
     if len(_DISK_KEYS) > 64:
         _DISK_KEYS.clear()       # only a cache hint for `_structure_table`
     _DISK_KEYS[id(structs)] = (structs, key)
@@ -169,6 +169,86 @@ def _enumerate_structures(tileable, must, orders, fixed_buffers) -> Iterator[tup
                         if key not in seen:
                             seen.add(key)
                             yield sub, lv
+
+
+# ---- the on-disk form (diskcache: integer arrays only, checked when read) ----------------
+
+
+def _encode_dims(seqs: Sequence[Sequence[str]]) -> np.ndarray:
+    """Dimension names as indices into DIMS, one row per sequence, padded with -1."""
+    out = np.full((len(seqs), len(DIMS)), -1, dtype=np.int8)
+    for i, seq in enumerate(seqs):
+        out[i, :len(seq)] = [_DIM_INDEX[d] for d in seq]
+    return out
+
+
+def _decode_dims(a: np.ndarray) -> list[tuple[str, ...]]:
+    """`_encode_dims` back; each row must be distinct dims, then padding."""
+    from .diskcache import MalformedEntry
+    a = np.asarray(a, dtype=np.int64)
+    n = (a >= 0).sum(axis=1)
+    if not np.array_equal(a >= 0, np.arange(a.shape[1]) < n[:, None]):
+        raise MalformedEntry("a loop order has a gap")
+    ordered = np.sort(a, axis=1)
+    if ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any():
+        raise MalformedEntry("a loop order repeats a dimension")
+    if not len(a):
+        return []
+    # the structures of one order are listed together: decode each run of equal rows once
+    starts = np.concatenate([[0], np.nonzero((a[1:] != a[:-1]).any(axis=1))[0] + 1])
+    names = [tuple(DIMS[i] for i in row if i >= 0) for row in a[starts].tolist()]
+    return [t for t, k in zip(names, np.diff(np.append(starts, len(a))).tolist()) for _ in range(k)]
+
+
+def _encode_structures(structs: list[tuple[tuple[str, ...], dict[str, int]]]) -> dict[str, np.ndarray]:
+    return {"orders": _encode_dims([o for o, _ in structs]),
+            "levels": np.array([[lv[op] for op in OPERANDS] for _, lv in structs], dtype=np.int8
+                               ).reshape(len(structs), len(OPERANDS))}
+
+
+def _decode_structures(arrays) -> list[tuple[tuple[str, ...], dict[str, int]]]:
+    from .diskcache import MalformedEntry, int_array
+    codes = int_array(arrays, "orders", (None, len(DIMS)), -1, len(DIMS) - 1)
+    orders = _decode_dims(codes)
+    levels = int_array(arrays, "levels", (len(orders), len(OPERANDS)), 0, len(DIMS))
+    if (levels.max(axis=1, initial=0) > (codes >= 0).sum(axis=1)).any():
+        raise MalformedEntry("a buffer level is below the loop nest")
+    assert OPERANDS == ("input", "weight", "output")
+    return [(order, {"input": i, "weight": w, "output": o}) for order, (i, w, o) in zip(orders, levels.tolist())]
+
+
+def _encode_table(t: "_StructureTable") -> dict[str, np.ndarray]:
+    keys = [(k, ik) for k, ik in t.bound_keys]
+    return {
+        "prefix_ops": np.array([OPERANDS.index(op) for op, _ in t.prefixes], dtype=np.int8),
+        "prefix_dims": _encode_dims([dims for _, dims in t.prefixes]),
+        "prefix_id": t.prefix_id, "bound_id": t.bound_id, "loops": t.loops, "mirror": t.mirror,
+        "reload_mask": t.reload_mask, "above_mask": t.above_mask,
+        # a bound key: the reload-loop counts of weight and output, and the input key (() or 3 flags)
+        "bound_reloads": np.array([k for k, _ in keys], dtype=np.int64).reshape(len(keys), 2),
+        "bound_input": np.array([(1, *ik) if ik else (0, 0, 0, 0) for _, ik in keys], dtype=np.int8
+                                ).reshape(len(keys), 4),
+    }
+
+
+def _decode_table(arrays, n: int) -> "_StructureTable":
+    from .diskcache import int_array
+    L, P = len(DIMS), len(OPERANDS)
+    ops = int_array(arrays, "prefix_ops", (None,), 0, P - 1)
+    dims = _decode_dims(int_array(arrays, "prefix_dims", (len(ops), L), -1, L - 1))
+    reloads = int_array(arrays, "bound_reloads", (None, 2), 0, L)
+    flags = int_array(arrays, "bound_input", (len(reloads), 4), 0, 1)
+    bound_keys = [((int(a), int(b)), tuple(bool(x) for x in f[1:]) if f[0] else ())
+                  for (a, b), f in zip(reloads.tolist(), flags.tolist())]
+    return _StructureTable(
+        prefixes=[(OPERANDS[o], d) for o, d in zip(ops.tolist(), dims)],
+        prefix_id=int_array(arrays, "prefix_id", (n, P), 0, len(ops) - 1).astype(np.int64),
+        bound_keys=bound_keys,
+        bound_id=int_array(arrays, "bound_id", (n,), 0, len(bound_keys) - 1).astype(np.int64),
+        loops=int_array(arrays, "loops", (n,), 0, L).astype(np.int64),
+        mirror=int_array(arrays, "mirror", (n,), -1, n - 1).astype(np.int64),
+        reload_mask=int_array(arrays, "reload_mask", (n, 2, L), 0, 1).astype(bool),
+        above_mask=int_array(arrays, "above_mask", (n, P, L), 0, 1).astype(bool))
 
 
 _MIRROR = {"OY": "OX", "OX": "OY", "FY": "FX", "FX": "FY"}
@@ -240,7 +320,8 @@ def _structure_table(structs) -> _StructureTable:
     if disk is not None and disk[0] is structs and fingerprint is not None:
         # a list kept on disk has its table kept beside it (building it walks every structure)
         from .diskcache import cached
-        table = cached("structure-table", (disk[1], fingerprint), lambda: _build_structure_table(structs))
+        table = cached("structure-table", (disk[1], fingerprint), lambda: _build_structure_table(structs),
+                       _encode_table, lambda arrays: _decode_table(arrays, len(structs)))
     else:
         table = _build_structure_table(structs)
     if len(_TABLES) > 64:
