@@ -214,7 +214,14 @@ def _decode_structures(arrays) -> list[tuple[tuple[str, ...], dict[str, int]]]:
     if (levels.max(axis=1, initial=0) > (codes >= 0).sum(axis=1)).any():
         raise MalformedEntry("a buffer level is below the loop nest")
     assert OPERANDS == ("input", "weight", "output")
-    return [(order, {"input": i, "weight": w, "output": o}) for order, (i, w, o) in zip(orders, levels.tolist())]
+    import gc
+    enabled = gc.isenabled()
+    gc.disable()          # tens of thousands of new dicts: collecting in between only costs time
+    try:
+        return [(order, {"input": i, "weight": w, "output": o}) for order, (i, w, o) in zip(orders, levels.tolist())]
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _encode_table(t: "_StructureTable") -> dict[str, np.ndarray]:
