@@ -112,6 +112,8 @@ def event_simulate(schedule: Schedule, cfg: HWCConfig) -> EventSimResult:
     if schedule.n_tiles > MAX_SIM_TILES:
         raise ConvschedError(f"schedule has {schedule.n_tiles:,} tiles; the event simulation takes at most "
                              f"{MAX_SIM_TILES:,} (use the analytical cycle model)")
+    from ..limits import check_simulation
+    check_simulation(schedule)      # it walks the simulator's buffers: the same size limit
     loads, write_after, macs, ok = _walk_transfers(schedule, cfg)
     n = len(loads)
     port, setup, db = cfg.port_bytes_per_cycle, cfg.dma_setup_cycles, cfg.double_buffer
