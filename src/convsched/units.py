@@ -16,9 +16,10 @@ from fractions import Fraction
 
 from .errors import ConvschedError
 from .fileio import shorten
+from .limits import MAX_BUFFER_BYTES
 
-#: The largest size convsched accepts anywhere (1 PiB = 2**50 bytes).
-MAX_SIZE = 1 << 50
+#: The largest size convsched accepts anywhere (1 PiB = 2**50 bytes): the buffer limit of docs/limits.md.
+MAX_SIZE = MAX_BUFFER_BYTES
 
 _UNITS = {
     "b": 1,

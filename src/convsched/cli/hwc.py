@@ -147,7 +147,7 @@ def hwc(
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Sweep the HWC total buffer over powers of two, e.g. 4KiB..256KiB."),
     workers: Optional[int] = typer.Option(None, "--workers", parser=whole_number(1), metavar="INTEGER",
                                           help="Worker processes for distinct layers (default: min(2, CPUs); "
-                                               "1 = in-process)."),
+                                               "1 = in-process; at most the CPUs)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", parser=whole_number(1), hidden=True,
                                        help="The former name of --workers."),
     json_out: Optional[str] = JsonOpt,

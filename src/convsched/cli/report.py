@@ -74,7 +74,7 @@ def report(
     psum_bits: Optional[int] = PsumBitsOpt,
     batch: int = typer.Option(1, "--batch", parser=whole_number(1), metavar="INTEGER", help="Batch size N."),
     workers: Optional[int] = typer.Option(None, "--workers", parser=whole_number(1), metavar="INTEGER",
-                                          help="Worker processes for the optimizer."),
+                                          help="Worker processes for the optimizer (at most the CPUs)."),
     samples: int = typer.Option(12, "--samples", parser=whole_number(0), metavar="INTEGER",
                                 help="Sampled schedules per earlier model and layer."),
 ) -> None:
