@@ -186,7 +186,8 @@ def test_hwc_fits_80_columns(long_names):
 
 def test_hwc_plot_says_where_it_wrote(tmp_path):
     pytest.importorskip("matplotlib")
-    out = run("hwc", "K=8,C=8,OY=7,OX=7,name=pw", "--buffer", "2KiB", "--plot", tmp_path / "fig",
+    # (a name without .png/.svg/.pdf is refused, not silently given a suffix: tests/test_outputs.py)
+    out = run("hwc", "K=8,C=8,OY=7,OX=7,name=pw", "--buffer", "2KiB", "--plot", tmp_path / "fig.png",
               "--json", tmp_path / "r.json", columns=80).stdout
     assert f"wrote {tmp_path / 'fig.png'}" in out and (tmp_path / "fig.png").stat().st_size > 0
     assert f"wrote {tmp_path / 'r.json'}" in out
@@ -214,10 +215,14 @@ def test_names_print_as_written(name, tmp_path):
 
 
 def test_huge_layer_table_prints(tmp_path):
-    """K = C = 10**39 (the most digits a file may give): the table prints every digit (format_size
-    and G-MACs in integers, not floats)."""
-    big = 10 ** 39
+    """K = C = 2**24, the largest accepted (docs/limits.md; 10**39, the most digits a file may give, is
+    refused): the table prints every digit (format_size and G-MACs in integers, not floats)."""
     s = tmp_path / "big.json"
+    s.write_text(json.dumps({"layer": {"K": 10 ** 39, "C": 1, "OY": 1, "OX": 1}, "order": [], "tiles": {},
+                             "buffers": {"input": 0, "weight": 0, "output": 0}}))
+    r = subprocess.run([sys.executable, "-m", "convsched", "evaluate", s], capture_output=True, text=True)
+    assert r.returncode == 2 and "above the limit" in r.stderr and len(r.stderr.splitlines()) == 1
+    big = 1 << 24
     s.write_text(json.dumps({"layer": {"K": big, "C": big, "OY": 1, "OX": 1}, "order": [], "tiles": {},
                              "buffers": {"input": 0, "weight": 0, "output": 0}}))
     obj = json_of("evaluate", s)
