@@ -39,6 +39,7 @@ from convsched.arch import OPERANDS, Architecture
 from convsched.layer import DIMS, Layer
 from convsched.netsearch import optimize_network, sweep
 from convsched.networks import load_target
+from convsched.procs import worker_pool
 from convsched.vmodel import evaluate_many
 
 RESULTS = Path(__file__).parent / "results" / "optimize.json"
@@ -103,7 +104,7 @@ def vgg16_sweep(workers: int = 2, repeats: int = 3) -> dict:
             for L in dict.fromkeys(nl.layer for nl in net.layers)]
     keys.sort(key=lambda k: -k[0].macs)
     t0 = time.perf_counter()
-    with netsearch._pool(workers) as pool:
+    with worker_pool(workers) as pool:
         alone = list(pool.map(netsearch._solve_task, [k[0] for k in keys], [[k[1]] for k in keys],
                               [None] * len(keys), ["bytes"] * len(keys)))
     one_at_a_time = time.perf_counter() - t0

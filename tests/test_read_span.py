@@ -34,16 +34,20 @@ def test_read_span_is_the_smallest_and_largest_position_read(case):
     assert (int(lo), int(hi)) == brute_span(*case)
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.lists(ranges(), min_size=1, max_size=30))
-def test_read_span_broadcasts_like_its_scalar_form(cases):
-    """Vectorised over arrays (as the model's tables use it), element by element the scalar answer."""
-    by_args = [(c[:4], c[4:]) for c in cases]
-    for (s, d, p, size) in {a for _, a in by_args}:
-        group = np.array([r for r, a in by_args if a == (s, d, p, size)])
-        lo, hi = read_span(group[:, 0], group[:, 1], group[:, 2], group[:, 3], s, d, p, size)
-        for (o0, o1, f0, f1), a, b in zip(group.tolist(), lo.tolist(), hi.tolist()):
-            assert (a, b) == brute_span(o0, o1, f0, f1, s, d, p, size)
+@settings(max_examples=150, deadline=None)
+@given(o_size=st.integers(1, 12), f_size=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 4),
+       p=st.integers(0, 8), size=st.integers(1, 40))
+def test_read_span_over_arrays_equals_each_block(o_size, f_size, s, d, p, size):
+    """Every (output range, tap range) pair at once, as the model's tables ask (the array path
+    above 64 blocks, the one-by-one path below): element by element the definition."""
+    o_pairs = np.array([(a, b) for a in range(o_size) for b in range(a + 1, o_size + 1)])
+    f_pairs = np.array([(a, b) for a in range(f_size) for b in range(a + 1, f_size + 1)])
+    lo, hi = read_span(o_pairs[:, None, 0], o_pairs[:, None, 1], f_pairs[None, :, 0], f_pairs[None, :, 1],
+                       s, d, p, size)
+    assert lo.shape == hi.shape == (len(o_pairs), len(f_pairs))
+    for i, (o0, o1) in enumerate(o_pairs.tolist()):
+        for j, (f0, f1) in enumerate(f_pairs.tolist()):
+            assert (int(lo[i, j]), int(hi[i, j])) == brute_span(o0, o1, f0, f1, s, d, p, size)
 
 
 def test_issue_14_edges():

@@ -143,6 +143,29 @@ def read_positions(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray
     return np.concatenate([[0], np.cumsum(used)]).astype(np.int64)
 
 
+_SMALL = 64   # read_span: up to this many blocks, one by one in Python
+
+
+def _one_span(o0: int, o1: int, f0: int, f1: int, stride: int, dilation: int, pad: int, size: int
+              ) -> tuple[int, int]:
+    """`read_span` of one block, in Python integers."""
+    lo = o0 * stride + f0 * dilation - pad
+    hi = (o1 - 1) * stride + (f1 - 1) * dilation - pad + 1
+    if o1 <= o0 or f1 <= f0:              # no block (a padded grid entry): empty, safe to index
+        return 0, 0
+    if lo >= 0 and hi <= size:
+        return lo, hi
+    first, last = size, -1
+    for f in range(f0, f1):
+        base = f * dilation - pad
+        o_min = max(o0, -(base // stride))
+        o_max = min(o1 - 1, (size - 1 - base) // stride)
+        if o_min <= o_max:
+            first = min(first, o_min * stride + base)
+            last = max(last, o_max * stride + base)
+    return (first, last + 1) if first <= last else (0, 0)
+
+
 def read_span(o0, o1, f0, f1, stride: int, dilation: int, pad: int, size: int
               ) -> tuple[np.ndarray, np.ndarray]:
     """`[lo, hi)`: the smallest and one past the largest input position a block reads.
@@ -158,12 +181,19 @@ def read_span(o0, o1, f0, f1, stride: int, dilation: int, pad: int, size: int
     only padding get `lo == hi == 0`. Arguments broadcast (numpy arrays or ints).
     """
     o0, o1, f0, f1 = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64) for a in (o0, o1, f0, f1)))
-    shape = o0.shape
-    o0, o1, f0, f1 = (a.ravel() for a in (o0, o1, f0, f1))
+    if o0.size <= _SMALL:
+        # the scalar model's few tiles: plain integers cost less than a dozen array operations
+        spans = [_one_span(*v, stride, dilation, pad, size)
+                 for v in zip(o0.ravel().tolist(), o1.ravel().tolist(), f0.ravel().tolist(), f1.ravel().tolist())]
+        out = np.array(spans, dtype=np.int64).reshape(o0.shape + (2,))
+        return out[..., 0], out[..., 1]
     lo = o0 * stride + f0 * dilation - pad
     hi = (o1 - 1) * stride + (f1 - 1) * dilation - pad + 1
+    lo, hi = np.broadcast_to(lo, o0.shape), np.broadcast_to(hi, o0.shape)
+    shape = o0.shape
+    o0, o1, f0, f1, lo, hi = (a.ravel() for a in (o0, o1, f0, f1, lo, hi))
     edge = ((lo < 0) | (hi > size)) & (o1 > o0) & (f1 > f0)
-    lo, hi = np.clip(lo, 0, size), np.clip(hi, 0, size)
+    lo, hi = np.minimum(np.maximum(lo, 0), size), np.minimum(np.maximum(hi, 0), size)
     if edge.any():
         idx = np.nonzero(edge)
         a0, a1, b0, b1 = o0[idx], o1[idx], f0[idx], f1[idx]
@@ -177,7 +207,6 @@ def read_span(o0, o1, f0, f1, stride: int, dilation: int, pad: int, size: int
             reads = (f < b1) & (o_min <= o_max)
             first = np.where(reads, np.minimum(first, o_min * stride + base), first)
             last = np.where(reads, np.maximum(last, o_max * stride + base), last)
-        lo, hi = lo.copy(), hi.copy()
         lo[idx], hi[idx] = first, last + 1
     empty = hi <= lo
     if empty.any():
