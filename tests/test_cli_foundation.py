@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,31 +10,17 @@ import pytest
 from convsched.arch import Architecture
 from convsched.model import evaluate
 from convsched.schedule import Schedule
+from clihelp import one_line_error, run
 
 GOOD = {"layer": {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 1, "PX": 1},
         "order": ["C", "K", "OY"], "tiles": {"C": 2, "K": 2, "OY": 2},
         "buffers": {"input": 3, "weight": 2, "output": 3}}
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convsched", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
-
-
 def write(tmp_path: Path, obj, name: str = "s.json") -> Path:
     p = tmp_path / name
     p.write_text(obj if isinstance(obj, str) else json.dumps(obj))
     return p
-
-
-def assert_usage_error(r: subprocess.CompletedProcess, *needles: str) -> None:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
 def library_json(schedule: dict, arch: Architecture | None = None) -> dict:
@@ -160,19 +144,19 @@ BAD_SCHEDULES = {
 @pytest.mark.parametrize("case", sorted(BAD_SCHEDULES))
 def test_bad_schedule(tmp_path, case):
     content, needle = BAD_SCHEDULES[case]
-    assert_usage_error(run("evaluate", write(tmp_path, content)), needle)
+    one_line_error(run("evaluate", write(tmp_path, content)), needle)
 
 
 @pytest.mark.parametrize("case", ["output size", "tile too big", "malformed JSON"])
 def test_bad_schedule_simulate(tmp_path, case):
     """`simulate` reads schedules the same way; a few cases suffice."""
     content, needle = BAD_SCHEDULES[case]
-    assert_usage_error(run("simulate", write(tmp_path, content)), needle)
+    one_line_error(run("simulate", write(tmp_path, content)), needle)
 
 
 def test_missing_and_directory_schedule(tmp_path):
-    assert_usage_error(run("evaluate", tmp_path / "none.json"), "does not exist")
-    assert_usage_error(run("evaluate", tmp_path), "is a folder; expected a file")
+    one_line_error(run("evaluate", tmp_path / "none.json"), "does not exist")
+    one_line_error(run("evaluate", tmp_path), "is a folder; expected a file")
 
 
 BAD_ARCHS = {
@@ -193,11 +177,11 @@ def test_bad_arch_file(tmp_path, case):
     content, needle = BAD_ARCHS[case]
     a = tmp_path / "arch.yaml"
     a.write_text(content)
-    assert_usage_error(run("evaluate", write(tmp_path, GOOD), "--arch", a), needle)
+    one_line_error(run("evaluate", write(tmp_path, GOOD), "--arch", a), needle)
 
 
 def test_missing_arch_file(tmp_path):
-    assert_usage_error(run("evaluate", write(tmp_path, GOOD), "--arch", tmp_path / "no.yaml"), "does not exist")
+    one_line_error(run("evaluate", write(tmp_path, GOOD), "--arch", tmp_path / "no.yaml"), "does not exist")
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -208,34 +192,34 @@ def test_missing_arch_file(tmp_path):
     (["--json"], "--json"),
 ])
 def test_bad_flags(tmp_path, args, needle):
-    assert_usage_error(run("evaluate", write(tmp_path, GOOD), *args), needle)
+    one_line_error(run("evaluate", write(tmp_path, GOOD), *args), needle)
 
 
 def test_unknown_command_and_missing_argument():
-    assert_usage_error(run("frobnicate"), "No such command")
-    assert_usage_error(run("evaluate"), "Missing argument")
+    one_line_error(run("frobnicate"), "No such command")
+    one_line_error(run("evaluate"), "Missing argument")
 
 
 @pytest.mark.parametrize("flags", [["--bits", "16"], ["--psum-bits", "16"]])
 def test_arch_with_bits_is_refused(tmp_path, flags):
     a = tmp_path / "arch.yaml"
     a.write_text("bits: 8\n")
-    assert_usage_error(run("evaluate", write(tmp_path, GOOD), "--arch", a, *flags), "not both")
+    one_line_error(run("evaluate", write(tmp_path, GOOD), "--arch", a, *flags), "not both")
 
 
 def test_json_into_missing_folder(tmp_path):
     r = run("evaluate", write(tmp_path, GOOD), "--json", tmp_path / "no" / "out.json")
-    assert_usage_error(r, "does not exist")
+    one_line_error(r, "does not exist")
 
 
 def test_schedule_file_not_utf8(tmp_path):
     p = tmp_path / "s.json"
     p.write_bytes(b"\xff\xfe{}")
-    assert_usage_error(run("evaluate", p), "s.json")
+    one_line_error(run("evaluate", p), "s.json")
 
 
 def test_json_into_a_directory(tmp_path):
-    assert_usage_error(run("evaluate", write(tmp_path, GOOD), "--json", tmp_path), "json")
+    one_line_error(run("evaluate", write(tmp_path, GOOD), "--json", tmp_path), "json")
 
 
 def test_evaluate_table_for_layer_with_given_small_input(tmp_path):

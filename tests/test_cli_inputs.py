@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clihelp import one_line_error, run
 
 SCHEDULE = {"layer": {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 1, "PX": 1},
             "order": ["C", "K", "OY"], "tiles": {"C": 2, "K": 2, "OY": 2},
@@ -17,23 +16,6 @@ SCHEDULE = {"layer": {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 
 LAYER = "K=8,C=8,OY=4,OX=4"
 BOMB = "".join(f"{name}: &{name} [{', '.join([prev] * 9)}]\n" for name, prev in
                zip("abcdefghi", ['"lol"', "*a", "*b", "*c", "*d", "*e", "*f", "*g", "*h"]))
-
-
-def run(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    # the timeout turns a hang (a FIFO read, /dev/zero) into a failure
-    return subprocess.run([sys.executable, "-m", "convsched", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
-
-
-def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from convsched import bounds, search
 from convsched.arch import OPERANDS, Architecture
 from convsched.layer import Layer
 from convsched.networks import load_target
+from clihelp import one_line_error, run
 
 SPEC = "K=8,C=8,OY=4,OX=4,name=tiny"
 LAYER_FILE = """\
@@ -22,21 +23,6 @@ LAYER_FILE = """\
 - {name: second, K: 4, C: 8, OY: 2, OX: 2}
 - {name: again, K: 8, C: 8, OY: 4, OX: 4}
 """
-
-
-def run(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convsched", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
-
-
-def assert_usage_error(r: subprocess.CompletedProcess, *needles: str) -> None:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
 @pytest.fixture
@@ -180,7 +166,7 @@ def test_sweep_table():
     (["optimize", SPEC, "--buffer", "1KiB", "--workers", "0"], ["--workers"]),
 ])
 def test_bad_input_one_line_exit_2(args, needles, tmp_path):
-    assert_usage_error(run(*args, cwd=tmp_path), *needles)
+    one_line_error(run(*args, cwd=tmp_path), *needles)
 
 
 def test_missing_matplotlib_is_one_line(tmp_path):
@@ -192,4 +178,4 @@ def test_missing_matplotlib_is_one_line(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "stub"))
     r = subprocess.run([sys.executable, "-m", "convsched", "sweep", SPEC, "--buffer", "8B..1KiB", "--plot",
                         str(tmp_path / "c.png")], capture_output=True, text=True, env=env, timeout=120)
-    assert_usage_error(r, "matplotlib", "convsched[plot]")
+    one_line_error(r, "matplotlib", "convsched[plot]")

@@ -7,22 +7,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
 from convsched.cli import main
+from clihelp import one_line_error, run
 
 EXAMPLE_NETWORK = str(resources.files("convsched").joinpath("data/example_network.yaml"))
 HAVE_CC = shutil.which(os.environ.get("CC") or "cc") is not None
-
-
-def run(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convsched", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
 
 
 def cli_json(capsys, *args) -> dict:
@@ -33,17 +26,6 @@ def cli_json(capsys, *args) -> dict:
     except SystemExit as e:
         assert e.code in (0, None), capsys.readouterr().err
     return json.loads(capsys.readouterr().out)
-
-
-def assert_usage_error(r: subprocess.CompletedProcess, *needles: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +146,7 @@ def test_file_names_are_safe_and_distinct(tmp_path):
 def test_save_schedules_refuses_a_file_as_folder_before_searching(tmp_path):
     f = tmp_path / "taken"
     f.write_text("x")
-    assert_usage_error(run("optimize", "K=8,C=8,OY=4,OX=4", "--buffer", "1KiB", "--save-schedules", f),
+    one_line_error(run("optimize", "K=8,C=8,OY=4,OX=4", "--buffer", "1KiB", "--save-schedules", f),
                        "is not a folder")
 
 
@@ -173,13 +155,13 @@ def test_layer_errors(resnet18, tmp_path):
     opt, folder, _ = resnet18
     path = tmp_path / "opt.json"
     path.write_text(json.dumps(opt))
-    line = assert_usage_error(run("evaluate", path), "optimize output with 21 layers", "--layer NAME",
+    line = one_line_error(run("evaluate", path), "optimize output with 21 layers", "--layer NAME",
                               "conv1", "layer1.0.conv1")
     assert len(line) < 400
-    assert_usage_error(run("simulate", path, "--layer", "layer1.0.conv9"), "no layer 'layer1.0.conv9'",
+    one_line_error(run("simulate", path, "--layer", "layer1.0.conv9"), "no layer 'layer1.0.conv9'",
                        "did you mean", "layer1.0.conv1")
-    assert_usage_error(run("codegen", path, "--layer", "zzz"), "no layer 'zzz'", "conv1")
-    assert_usage_error(run("evaluate", folder / "fc.json", "--layer", "conv1"), "holds one schedule",
+    one_line_error(run("codegen", path, "--layer", "zzz"), "no layer 'zzz'", "conv1")
+    one_line_error(run("evaluate", folder / "fc.json", "--layer", "conv1"), "holds one schedule",
                        "'fc'", "drop --layer")
 
 
@@ -195,4 +177,4 @@ def test_sweep_output_is_refused_with_a_pointer(tmp_path):
     out = tmp_path / "sweep.json"
     r = run("sweep", "K=8,C=8,OY=4,OX=4", "--buffer", "1KiB..4KiB", "--points", "2", "--json", out)
     assert r.returncode == 0, r.stderr
-    assert_usage_error(run("evaluate", out), "sweep", "no schedules", "--save-schedules")
+    one_line_error(run("evaluate", out), "sweep", "no schedules", "--save-schedules")

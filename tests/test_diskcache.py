@@ -3,8 +3,6 @@ and nothing in its folder can run code when it is read."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import pickle
 
 import numpy as np

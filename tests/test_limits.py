@@ -4,8 +4,6 @@ before anything is allocated, seeds both sides take, workers capped at the CPUs.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +17,7 @@ from convsched.layer import Layer
 from convsched.model import evaluate
 from convsched.schedule import Schedule
 from convsched.vmodel import evaluate_many
-
-
-def run(*args, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convsched", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
+from clihelp import one_line_error, run
 
 
 # ---- the examples: refused with the limit named, never a wrong figure ---------------

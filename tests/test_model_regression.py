@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from convsched.arch import Architecture
-from convsched.layer import Layer
 from convsched.model import Traffic, evaluate
 from convsched.schedule import Schedule
 from convsched.simulate import simulate

@@ -7,8 +7,6 @@ import io
 import json
 import os
 import stat
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -16,26 +14,12 @@ import pytest
 
 from convsched.errors import ConvschedError
 from convsched.outputs import check_output, open_output, write_output
+from clihelp import one_line_error, run
 
 GOOD = {"layer": {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 1, "PX": 1},
         "order": ["C", "K", "OY"], "tiles": {"C": 2, "K": 2, "OY": 2},
         "buffers": {"input": 3, "weight": 2, "output": 3}}
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def run(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convsched", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
-
-
-def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 def leftovers(folder: Path) -> list[str]:
