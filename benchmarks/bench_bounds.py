@@ -4,7 +4,7 @@ For ResNet-50, VGG-16 and MobileNetV2 at 16, 64 and 256 KiB (default word
 sizes: 8-bit data, 32-bit partial sums): the optimal network traffic over
 the sum of the per-layer lower bounds (`bounds.lower_bound_bytes`), which
 bound was the largest per layer, and for each earlier model
-(`convsched.baselines`) its mean and worst prediction error against the exact
+(`convsched.analysis.baselines`) its mean and worst prediction error against the exact
 model and the exact traffic of the schedules it chooses over the optimum.
 
 Slow (the optimizer solves every distinct layer; minutes per network):
@@ -22,12 +22,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from convsched.arch import Architecture
-from convsched.baselines.compare import compare_result
-from convsched.bounds import layer_bounds
-from convsched.netsearch import optimize_network
+from convsched.core.arch import Architecture
+from convsched.analysis.baselines.compare import compare_result
+from convsched.model.bounds import layer_bounds
+from convsched.search.network import optimize_network
 from convsched.networks import load_target
-from convsched.units import parse_size
+from convsched.core.units import parse_size
 
 RESULTS = Path(__file__).parent / "results" / "bounds.json"
 

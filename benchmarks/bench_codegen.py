@@ -24,14 +24,14 @@ import random
 import time
 from pathlib import Path
 
-from convsched.arch import OPERANDS, Architecture
+from convsched.core.arch import OPERANDS, Architecture
 from convsched.codegen import run_cases
 from convsched.codegen.harness import find_compiler
-from convsched.errors import ConvschedError
-from convsched.layer import DIMS, Layer
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import DIMS, Layer
 from convsched.networks import load_target
-from convsched.schedule import Schedule
-from convsched.search import optimize_layer
+from convsched.core.schedule import Schedule
+from convsched.search.optimizer import optimize_layer
 
 RESULTS = Path(__file__).parent / "results" / "codegen.json"
 BATCH = 6

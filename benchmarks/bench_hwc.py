@@ -23,7 +23,7 @@ from pathlib import Path
 from convsched.hwc import HWCConfig, compare_network, totals
 from convsched.hwc.hwce import hwce_layer
 from convsched.networks import load_target
-from convsched.units import parse_size
+from convsched.core.units import parse_size
 
 RESULTS = Path(__file__).parent / "results" / "hwc.json"
 SWEEP_RESULTS = Path(__file__).parent / "results" / "hwc_layer_sweep.json"
@@ -116,7 +116,7 @@ def layer_sweep(sizes: list[int]) -> None:
 
 def compulsory_bytes(layer, cfg: HWCConfig) -> int:
     """Every input element some output reads, every weight and every output moved exactly once."""
-    from convsched.search import compulsory_input_words
+    from convsched.search.prune import compulsory_input_words
     return (-(-compulsory_input_words(layer) * cfg.input_bits // 8) - (-layer.weight_words * cfg.weight_bits // 8)
             - (-layer.output_words * cfg.output_bits // 8))
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from convsched.layer import Layer
-from convsched.model import evaluate
-from convsched.schedule import Schedule
-from convsched.simulate import simulate
-from convsched.vmodel import evaluate_many
+from convsched.core.layer import Layer
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
+from convsched.model.simulate import simulate
+from convsched.model.vectorised import evaluate_many
 
 RESULTS = Path(__file__).parent / "results" / "model.json"
 

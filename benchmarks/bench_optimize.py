@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from convsched import search
-from convsched.arch import OPERANDS, Architecture
-from convsched.layer import DIMS, Layer
-from convsched.netsearch import optimize_network, sweep
+from convsched.search import optimizer as search
+from convsched.core.arch import OPERANDS, Architecture
+from convsched.core.layer import DIMS, Layer
+from convsched.search.network import optimize_network, sweep
 from convsched.networks import load_target
-from convsched.procs import worker_pool
-from convsched.vmodel import evaluate_many
+from convsched.core.procs import worker_pool
+from convsched.model.vectorised import evaluate_many
 
 RESULTS = Path(__file__).parent / "results" / "optimize.json"
 PARTS = ("resnet50", "vgg16_sweep", "enumeration")
@@ -89,7 +89,7 @@ def resnet50_network(workers: int = 2, repeats: int = 3) -> dict:
 def vgg16_sweep(workers: int = 2, repeats: int = 3) -> dict:
     """The sweep's wall time (median of `repeats`), and side by side the same 192 solves one
     capacity at a time (as before `optimize_capacities`) in the same process pool set-up."""
-    from convsched import netsearch
+    from convsched.search import network as netsearch
     net = load_target("vgg16")
     low, high, n = 8 * 1024, 1024 * 1024, 16
     runs = []

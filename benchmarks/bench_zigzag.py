@@ -68,7 +68,7 @@ def zigzag_missing() -> str:
 
 def bench_layers(quick: bool) -> list[tuple[str, Any]]:
     from convsched import networks
-    from convsched.layer import Layer
+    from convsched.core.layer import Layer
 
     small = ("small 3x3 K=C=16 14x14", Layer(K=16, C=16, OY=14, OX=14, FY=3, FX=3, PY=1, PX=1))
     if quick:
@@ -81,7 +81,7 @@ def bench_layers(quick: bool) -> list[tuple[str, Any]]:
 
 
 def parse_capacity(text: str) -> int:
-    from convsched.units import parse_size
+    from convsched.core.units import parse_size
     return parse_size(text)
 
 
@@ -215,7 +215,7 @@ def mapping_to_schedule(layer: Any, mapping: dict[str, list[list[list[Any]]]]) -
     Loops below every buffer run inside one tile and are dropped; adjacent loops of one dimension with
     no buffer between them are merged; a dimension left with two tile loops cannot be expressed
     (convsched tiles each dimension once)."""
-    from convsched.schedule import Schedule
+    from convsched.core.schedule import Schedule
 
     nests = {op: [tuple(x) for lvl in lvls for x in lvl] for op, lvls in mapping.items()}
     first = next(iter(nests.values()))
@@ -250,9 +250,9 @@ def mapping_to_schedule(layer: Any, mapping: dict[str, list[list[list[Any]]]]) -
 
 
 def one_case(label: str, layer: Any, capacity: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from convsched.arch import Architecture
-    from convsched.model import evaluate
-    from convsched.search import optimize_layer
+    from convsched.core.arch import Architecture
+    from convsched.model.closed_form import evaluate
+    from convsched.search.optimizer import optimize_layer
 
     arch = Architecture(input_bits=8, weight_bits=8, psum_bits=32, output_bits=8, capacity=capacity)
     t0 = time.perf_counter()

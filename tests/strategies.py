@@ -7,9 +7,9 @@ import math
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from convsched.arch import OPERANDS
-from convsched.layer import DIMS, Layer
-from convsched.schedule import Schedule
+from convsched.core.arch import OPERANDS
+from convsched.core.layer import DIMS, Layer
+from convsched.core.schedule import Schedule
 
 #: The simulator walks every tile; keep the walk short.
 MAX_TILES = 400

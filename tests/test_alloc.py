@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-CODE = "from convsched.alloc import tune_allocator as t; print(t(), t())"
+CODE = "from convsched.search.alloc import tune_allocator as t; print(t(), t())"
 
 
 def run(env_value: str | None) -> str:

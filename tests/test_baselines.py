@@ -2,13 +2,14 @@
 
 import pytest
 
-from convsched.arch import OPERANDS, Architecture
-from convsched.baselines import MODELS, peemen2013, peemen2015, textbook, wolflam, yang2016, zhang2015
-from convsched.baselines.compare import NetworkComparison, compare_layer, compare_network
-from convsched.layer import Layer
-from convsched.model import evaluate
-from convsched.schedule import Schedule
-from convsched.search import optimize_layer
+from convsched.core.arch import OPERANDS, Architecture
+from convsched.analysis.baselines import (MODELS, peemen2013, peemen2015, textbook, wolflam, yang2016,
+                                          zhang2015)
+from convsched.analysis.baselines.compare import NetworkComparison, compare_layer, compare_network
+from convsched.core.layer import Layer
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
+from convsched.search.optimizer import optimize_layer
 
 L = Layer(K=4, C=2, OY=4, OX=4, FY=3, FX=3, PY=1, PX=1)   # input 4x4, 'same' padding
 A = Architecture(input_bits=8, weight_bits=8, psum_bits=32, output_bits=8)

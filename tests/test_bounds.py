@@ -5,15 +5,17 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from convsched.arch import OPERANDS, Architecture
-from convsched.bounds import (capacity_words, chen_bound_words, compulsory_bytes, compulsory_words, layer_bounds,
-                              lower_bound_bytes, matmul_bound_words, real_macs, window_reuse)
-from convsched.errors import ConvschedError
-from convsched.layer import DIMS, Layer
-from convsched.model import evaluate
-from convsched.schedule import Schedule
-from convsched.search import compulsory_input_words, optimize_layer
-from convsched.simulate import simulate
+from convsched.core.arch import OPERANDS, Architecture
+from convsched.model.bounds import (capacity_words, chen_bound_words, compulsory_bytes, compulsory_words,
+                                       layer_bounds, lower_bound_bytes, matmul_bound_words, real_macs,
+                                       window_reuse)
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import DIMS, Layer
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
+from convsched.search.optimizer import optimize_layer
+from convsched.search.prune import compulsory_input_words
+from convsched.model.simulate import simulate
 
 
 def test_compulsory_is_the_untiled_schedule():

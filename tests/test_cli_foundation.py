@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from convsched.arch import Architecture
-from convsched.model import evaluate
-from convsched.schedule import Schedule
+from convsched.core.arch import Architecture
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
 from clihelp import one_line_error, run
 
 GOOD = {"layer": {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 1, "PX": 1},

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from convsched import bounds, search
-from convsched.arch import OPERANDS, Architecture
-from convsched.layer import Layer
+from convsched.model import bounds
+from convsched.search import optimizer as search
+from convsched.core.arch import OPERANDS, Architecture
+from convsched.core.layer import Layer
 from convsched.networks import load_target
 from clihelp import one_line_error, run
 

@@ -249,7 +249,7 @@ def test_plot_help_names_the_extra(command):
 
 
 def _table(name: str, narrow: bool):
-    from convsched.report import add_columns, new_table
+    from convsched.report.tables import add_columns, new_table
     t = new_table("title", "caption")
     add_columns(t, ["name", "bytes"] + ([] if narrow else ["more", "columns"]), fold=("name",))
     t.add_row(name, "123,456,789", *([] if narrow else ["x" * 30, "y" * 30]))

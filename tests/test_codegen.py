@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from convsched.arch import Architecture
+from convsched.core.arch import Architecture
 from convsched.codegen import generate_c, plan_kernel, run_cases
 from convsched.codegen.emit import arithmetic_runs, read_rows
-from convsched.errors import ConvschedError
-from convsched.layer import Layer
-from convsched.model import evaluate
-from convsched.schedule import Schedule
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import Layer
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
 
 HAVE_CC = shutil.which(os.environ.get("CC") or "cc") is not None
 needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler ('cc' or $CC) on PATH")

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convsched.arch import Architecture
+from convsched.core.arch import Architecture
 from convsched.codegen import run_cases
-from convsched.layer import DIMS, Layer
-from convsched.schedule import Schedule
+from convsched.core.layer import DIMS, Layer
+from convsched.core.schedule import Schedule
 from strategies import gapped_schedules
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None,

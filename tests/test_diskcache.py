@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from convsched import search, structures
-from convsched.diskcache import MalformedEntry, cached, entry_path, int_array
+from convsched.search import structures
+from convsched.search.diskcache import MalformedEntry, cached, entry_path, int_array
 
 DIMS6 = ("K", "C", "OY", "OX", "FY", "FX")
 
@@ -95,20 +95,20 @@ def test_turned_off_and_unwritable(tmp_path, monkeypatch):
 
 
 def _fresh():
-    search._structures.cache_clear()
+    structures._structures.cache_clear()
     structures._TABLES.clear()
     structures._DISK_KEYS.clear()
 
 
 def test_cached_structure_list_and_table_equal_fresh_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVSCHED_CACHE_DIR", str(tmp_path))
-    fresh = list(search._enumerate_structures(DIMS6, frozenset(), None, None))
+    fresh = list(structures._enumerate_structures(DIMS6, frozenset(), None, None))
     fresh_table = structures._build_structure_table(fresh)
     _fresh()
-    written = search._structures(DIMS6, frozenset(), None, None)     # computed, stored
+    written = structures._structures(DIMS6, frozenset(), None, None)     # computed, stored
     structures._structure_table(written)
     _fresh()
-    loaded = search._structures(DIMS6, frozenset(), None, None)      # read back from disk
+    loaded = structures._structures(DIMS6, frozenset(), None, None)      # read back from disk
     table = structures._structure_table(loaded)
     _fresh()
     assert len(list(tmp_path.iterdir())) == 2
@@ -124,26 +124,26 @@ def test_planted_pickle_in_the_cache_folder_runs_no_code(tmp_path, monkeypatch):
     """The issue's attack: a pickle planted where the structure list is kept."""
     monkeypatch.setenv("CONVSCHED_CACHE_DIR", str(tmp_path))
     _fresh()
-    search._structures(DIMS6, frozenset(), None, None)        # find where the list is kept
-    structures._structure_table(search._structures(DIMS6, frozenset(), None, None))
+    structures._structures(DIMS6, frozenset(), None, None)        # find where the list is kept
+    structures._structure_table(structures._structures(DIMS6, frozenset(), None, None))
     entries = sorted(tmp_path.iterdir())
     payload = pickle.dumps(_Boom(tmp_path))
     for entry in entries:
         entry.write_bytes(payload)                                # at the current names
         entry.with_suffix(".pickle").write_bytes(payload)         # and at the old format's names
     _fresh()
-    loaded = search._structures(DIMS6, frozenset(), None, None)
+    loaded = structures._structures(DIMS6, frozenset(), None, None)
     structures._structure_table(loaded)
     _fresh()
     assert not (tmp_path / "ran").exists()
-    assert loaded == list(search._enumerate_structures(DIMS6, frozenset(), None, None))
+    assert loaded == list(structures._enumerate_structures(DIMS6, frozenset(), None, None))
 
 
 @pytest.mark.parametrize("damage", ["dims", "levels", "repeat", "table-ids", "table-shape"])
 def test_malformed_structure_entries_are_misses(tmp_path, monkeypatch, damage):
     monkeypatch.setenv("CONVSCHED_CACHE_DIR", str(tmp_path))
     _fresh()
-    structs = search._structures(DIMS6, frozenset(), None, None)
+    structs = structures._structures(DIMS6, frozenset(), None, None)
     structures._structure_table(structs)
     (lst,) = tmp_path.glob("structures-*.npz")
     (tab,) = tmp_path.glob("structure-table-*.npz")
@@ -163,10 +163,10 @@ def test_malformed_structure_entries_are_misses(tmp_path, monkeypatch, damage):
     np.savez(lst, **a)
     np.savez(tab, **t)
     _fresh()
-    loaded = search._structures(DIMS6, frozenset(), None, None)
+    loaded = structures._structures(DIMS6, frozenset(), None, None)
     table = structures._structure_table(loaded)
     _fresh()
-    assert loaded == list(search._enumerate_structures(DIMS6, frozenset(), None, None))
+    assert loaded == list(structures._enumerate_structures(DIMS6, frozenset(), None, None))
     assert np.array_equal(table.above_mask, structures._build_structure_table(loaded).above_mask)
 
 

@@ -8,15 +8,15 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from convsched.arch import Architecture
-from convsched.errors import ConvschedError
+from convsched.core.arch import Architecture
+from convsched.core.errors import ConvschedError
 from convsched.hwc import compare_layer, run_hwc, smallest_total_buffer
 from convsched.hwc.config import HWCConfig
 from convsched.hwc.cycles import _lanes, cycle_model, execute, slowdown, tile_steps
 from convsched.hwc.eventsim import CYCLE_TOLERANCE, event_simulate
-from convsched.layer import Layer
-from convsched.model import evaluate
-from convsched.schedule import Schedule
+from convsched.core.layer import Layer
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
 from strategies import gapped_schedules
 
 CFG = HWCConfig.default()

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from convsched.errors import ConvschedError
+from convsched.core.errors import ConvschedError
 from convsched.hwc.config import HWCConfig
 from convsched.hwc.hwce import choose_mode, hwce_layer, passes
-from convsched.layer import Layer
+from convsched.core.layer import Layer
 
 CFG = HWCConfig.default()   # 16-bit words, 4 planes per pass, modes 3x3 5x5 4x7
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from convsched.arch import Architecture
+from convsched.core.arch import Architecture
 from convsched.cli.schedfiles import safe_file_stem
-from convsched.errors import ConvschedError
-from convsched.fileio import (MAX_NESTING, MAX_TEXT_BYTES, MAX_YAML_BYTES, load_user_data, parse_json,
-                              parse_yaml, read_user_bytes)
+from convsched.core.errors import ConvschedError
+from convsched.core.fileio import (MAX_NESTING, MAX_TEXT_BYTES, MAX_YAML_BYTES, load_user_data, parse_json,
+                                   parse_yaml, read_user_bytes)
 from convsched.hwc import HWCConfig
-from convsched.layer import Layer
+from convsched.core.layer import Layer
 from convsched.networks import load_target
-from convsched.schedule import Schedule, load_schedule
-from convsched.units import MAX_SIZE, format_size_exact, parse_size
+from convsched.core.schedule import Schedule, load_schedule
+from convsched.core.units import MAX_SIZE, format_size_exact, parse_size
 
 EXAMPLE_NETWORK = resources.files("convsched").joinpath("data/example_network.yaml")
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from convsched import limits
-from convsched.arch import Architecture
-from convsched.errors import ConvschedError
-from convsched.layer import Layer
-from convsched.model import evaluate
-from convsched.schedule import Schedule
-from convsched.vmodel import evaluate_many
+from convsched.core import limits
+from convsched.core.arch import Architecture
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import Layer
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
+from convsched.model.vectorised import evaluate_many
 from clihelp import one_line_error, run
 
 
@@ -113,7 +113,7 @@ def test_vectorised_model_is_exact_near_the_limit(layer_bits, data):
 
 def test_optimum_at_the_limit_is_no_worse_than_a_textbook_dataflow():
     # the layer scaled to the limit: its optimum must beat (or tie) the textbook's
-    from convsched.netsearch import optimize_network
+    from convsched.search.network import optimize_network
     layer = Layer(N=1 << 12, K=1 << 18, C=1 << 18, OY=1, OX=1)
     assert limits.traffic_bound(layer) == limits.MAX_TRAFFIC_BOUND
     for bits in (8, 64):
@@ -144,7 +144,7 @@ def test_simulator_and_c_program_limits():
     big = Layer(K=64, C=64, OY=256, OX=256, FY=3, FX=3, PY=1, PX=1)     # 8.4M words
     s = Schedule(big, ("K",), {"K": 32}, {"input": 0, "weight": 1, "output": 1})
     evaluate(s)                                       # the model takes it
-    from convsched.simulate import simulate
+    from convsched.model.simulate import simulate
     with pytest.raises(ConvschedError, match="simulator's limit"):
         simulate(s)
     from convsched.codegen import generate_c
@@ -158,7 +158,7 @@ def test_simulator_and_c_program_limits():
 
 
 def test_simulator_memory_error_is_one_line(monkeypatch):
-    from convsched import simulate as sim
+    from convsched.model import simulate as sim
 
     def no_memory(*a, **k):
         raise MemoryError
@@ -170,7 +170,7 @@ def test_simulator_memory_error_is_one_line(monkeypatch):
 
 
 def test_optimizer_axis_limit():
-    from convsched.search import optimize_layer
+    from convsched.search.optimizer import optimize_layer
     layer = Layer(K=1, C=1, OY=1 << 18, OX=1)
     with pytest.raises(ConvschedError, match="optimizer's limit"):
         optimize_layer(layer, Architecture(capacity=1024))
@@ -182,7 +182,7 @@ def test_optimizer_axis_limit():
 @pytest.mark.parametrize("seed", [-1, 2**64, 18446744073709551616])
 def test_seeds_out_of_range_are_refused(tmp_path, seed):
     from convsched.codegen import run_c
-    from convsched.simulate import simulate
+    from convsched.model.simulate import simulate
     s = Schedule(Layer(K=2, C=2, OY=2, OX=2), (), {}, {"input": 0, "weight": 0, "output": 0})
     with pytest.raises(ConvschedError, match="out of range"):
         simulate(s, seed=seed)
@@ -212,7 +212,7 @@ def test_workers_are_capped_at_the_cpus(monkeypatch):
 def test_sweep_with_many_workers_starts_at_most_cpu_count_processes(monkeypatch):
     import concurrent.futures
 
-    from convsched import netsearch
+    from convsched.search import network as netsearch
     started = []
     real = concurrent.futures.ProcessPoolExecutor.__init__
 
@@ -234,7 +234,7 @@ def test_sweep_points_limit():
 @given(st.integers(0, 1 << 62), st.integers(0, 1 << 62), st.integers(0, 1 << 62))
 def test_input_bound_difference_never_forms_an_overflowing_product(a, b, c):
     # max(a - b*c, 0) as the optimizer's input bound forms it: exact where b*c exceeds int64
-    from convsched.prune import _less_product
+    from convsched.search.prune import _less_product
     assert int(_less_product(a, b, c)) == max(a - b * c, 0)
     got = _less_product(np.array([a, a]), np.array([b, 0]), np.array([c, c]))
     assert got.tolist() == [max(a - b * c, 0), a]
@@ -242,7 +242,7 @@ def test_input_bound_difference_never_forms_an_overflowing_product(a, b, c):
 
 @given(st.integers(1, 5000), st.data())
 def test_smallest_tiles_per_trip_count_without_the_range(size, data):
-    from convsched.search import smallest_per_trip_count, smallest_tile_per_trip_count
+    from convsched.search.optimizer import smallest_per_trip_count, smallest_tile_per_trip_count
     lo = data.draw(st.integers(1, size))
     hi = data.draw(st.integers(lo - 1, size))
     assert (smallest_tile_per_trip_count(size, lo, hi).tolist()
@@ -253,7 +253,7 @@ def test_an_extent_at_the_limit_is_searched_in_small_memory():
     # K = 2**24 took 76 s and 1.1 GB building every tile before keeping 8,190 of them
     import tracemalloc
 
-    from convsched.search import Constraints, tile_candidates
+    from convsched.search.optimizer import Constraints, tile_candidates
     layer = Layer(K=limits.MAX_EXTENT, C=1, OY=1, OX=1)
     tracemalloc.start()
     try:

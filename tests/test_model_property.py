@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convsched.arch import OPERANDS, Architecture, bits_to_bytes
-from convsched.layer import DIMS, Layer
-from convsched.model import evaluate
-from convsched.schedule import Schedule
-from convsched.simulate import simulate
+from convsched.core.arch import OPERANDS, Architecture, bits_to_bytes
+from convsched.core.layer import DIMS, Layer
+from convsched.model.closed_form import evaluate
+from convsched.core.schedule import Schedule
+from convsched.model.simulate import simulate
 from strategies import MAX_TILES, gapped_schedules, spatial
 
 @st.composite

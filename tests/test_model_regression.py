@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from convsched.arch import Architecture
-from convsched.model import Traffic, evaluate
-from convsched.schedule import Schedule
-from convsched.simulate import simulate
+from convsched.core.arch import Architecture
+from convsched.model.closed_form import Traffic, evaluate
+from convsched.core.schedule import Schedule
+from convsched.model.simulate import simulate
 
 
 def sched(layer: dict, order: list[str], tiles: dict, buffers: dict) -> Schedule:

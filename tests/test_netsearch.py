@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from convsched import netsearch, search
-from convsched.arch import OPERANDS, Architecture
-from convsched.errors import ConvschedError
-from convsched.layer import Layer
-from convsched.netsearch import (constraints_from_text, optimize_network, sweep, sweep_sizes)
+from convsched.search import network as netsearch, optimizer as search
+from convsched.core.arch import OPERANDS, Architecture
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import Layer
+from convsched.search.network import constraints_from_text, optimize_network, sweep, sweep_sizes
 from convsched.networks import NetLayer, Network, load_target
 
 LAYER_FILE = """\
@@ -229,7 +229,7 @@ def test_sweep_all_infeasible():
 
 def test_plot_written(tmp_path):
     pytest.importorskip("matplotlib")
-    from convsched.plot import plot_sweep
+    from convsched.report.plot import plot_sweep
     res = sweep(Layer(K=8, C=8, OY=4, OX=4), Architecture(), 16, 1024, 4, workers=1)
     for name in ("curve.png", "curve.svg"):
         out = plot_sweep(res, tmp_path / name)
@@ -240,7 +240,7 @@ def test_plot_written(tmp_path):
 
 
 def test_a_sweeps_sizes_are_one_task_per_layer_split_only_to_fill_the_workers():
-    from convsched.netsearch import _batches
+    from convsched.search.network import _batches
     A, B = Layer(K=8, C=8, OY=4, OX=4), Layer(K=4, C=4, OY=4, OX=4)
     keys = [(L, Architecture(capacity=c)) for L in (A, B) for c in (64, 128, 256, 512)]
     two = _batches(keys, workers=2)

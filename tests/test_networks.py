@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convsched.errors import ConvschedError
-from convsched.layer import Layer
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import Layer
 from convsched.networks import NetLayer, Network, builtin_names, load_target
 
 # Reference MAC counts (multiply-accumulates, batch 1, 224x224) and layer counts (conv + FC).

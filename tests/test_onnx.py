@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
-from convsched.errors import ConvschedError  # noqa: E402
-from convsched.layer import Layer  # noqa: E402
-from convsched.networks import NetLayer, Network, builtin_names, load_target  # noqa: E402
-from convsched.networks.onnx import load_onnx  # noqa: E402
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import Layer
+from convsched.networks import NetLayer, Network, builtin_names, load_target
+from convsched.networks.onnx import load_onnx
 
 F32 = TensorProto.FLOAT
 

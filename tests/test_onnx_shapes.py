@@ -14,8 +14,8 @@ from hypothesis import strategies as st  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
-from convsched.errors import ConvschedError  # noqa: E402
-from convsched.networks.onnx_shapes import Attrs, GraphShapes  # noqa: E402
+from convsched.core.errors import ConvschedError
+from convsched.networks.onnx_shapes import Attrs, GraphShapes
 
 F32 = TensorProto.FLOAT
 

@@ -1,4 +1,4 @@
-"""The one output rule (`outputs.py`): what every writer does with the path it is given."""
+"""The one output rule (`core/outputs.py`): what every writer does with the path it is given."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from convsched.errors import ConvschedError
-from convsched.outputs import check_output, open_output, write_output
+from convsched.core.errors import ConvschedError
+from convsched.core.outputs import check_output, open_output, write_output
 from clihelp import one_line_error, run
 
 GOOD = {"layer": {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 1, "PX": 1},
@@ -184,7 +184,7 @@ def test_a_failed_write_leaves_the_target_and_no_temporary(tmp_path, monkeypatch
         failing.__exit__ = lambda *exc: f.close()
         return failing
 
-    monkeypatch.setattr("convsched.outputs.os.fdopen", fdopen)
+    monkeypatch.setattr("convsched.core.outputs.os.fdopen", fdopen)
     with pytest.raises(ConvschedError) as e:
         with open_output(out) as f:
             f.write("a long text")
@@ -198,7 +198,7 @@ def test_a_failed_rename_leaves_no_temporary(tmp_path, monkeypatch):
     def replace(a, b):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr("convsched.outputs.os.replace", replace)
+    monkeypatch.setattr("convsched.core.outputs.os.replace", replace)
     with pytest.raises(ConvschedError, match="Read-only file system"):
         write_output(tmp_path / "x.json", "x")
     assert list(tmp_path.iterdir()) == []
@@ -291,7 +291,7 @@ def test_cli_write_failure_is_one_line_and_leaves_nothing(tmp_path, sched, monke
     def replace(a, b):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("convsched.outputs.os.replace", replace)
+    monkeypatch.setattr("convsched.core.outputs.os.replace", replace)
     out = tmp_path / "out.json"
     with pytest.raises(SystemExit) as e:
         main(["evaluate", str(sched), "--json", str(out)])

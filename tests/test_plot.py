@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convsched.plot import size_ticks
-from convsched.units import format_size
+from convsched.report.plot import size_ticks
+from convsched.core.units import format_size
 
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 
@@ -55,7 +55,7 @@ def test_log_size_axis_labels_powers_of_two():
     pytest.importorskip("matplotlib")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from convsched.plot import log_size_axis
+    from convsched.report.plot import log_size_axis
     fig = Figure()
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convsched.axes import read_span
+from convsched.model.axes import read_span
 
 
 def brute_span(o0: int, o1: int, f0: int, f1: int, s: int, d: int, p: int, size: int) -> tuple[int, int]:

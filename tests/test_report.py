@@ -90,8 +90,7 @@ def test_without_matplotlib(tiny, monkeypatch, tmp_path):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", fake)
-    from convsched.htmlreport import ReportData, render  # noqa: F401
-    from convsched import htmlreport
+    from convsched.report import html as htmlreport
     assert htmlreport._figures.__call__ is not None
     out = tmp_path / "r.md"
     _call(["report", "K=4,C=2,OY=4,OX=4,FY=3,FX=3,PY=1,PX=1", "--buffer", "128B", "--workers", "1",
@@ -187,8 +186,8 @@ def test_report_to_a_terminal_is_refused_before_the_work(fmt, tiny, capsys, monk
 
 
 def test_build_report_reports_each_stage(tiny):
-    from convsched.arch import Architecture
-    from convsched.htmlreport import build_report
+    from convsched.core.arch import Architecture
+    from convsched.report.html import build_report
     from convsched.networks import load_target
     calls = []
     build_report(load_target(str(tiny)), Architecture.from_flags(None, None).with_capacity(160), workers=1,

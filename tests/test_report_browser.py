@@ -46,8 +46,8 @@ window.addEventListener('load', () => {
 @pytest.fixture(scope="module")
 def page() -> str:
     """The report of ResNet-18 at 64 KiB: 21 layers, schedules up to five loops, long layer names."""
-    from convsched.arch import Architecture
-    from convsched.htmlreport import build_report, render
+    from convsched.core.arch import Architecture
+    from convsched.report.html import build_report, render
     from convsched.networks import load_target
     data = build_report(load_target("resnet18"), Architecture.from_flags(None, None).with_capacity(64 * 1024),
                         samples=2)

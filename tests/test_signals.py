@@ -1,4 +1,4 @@
-"""SIGTERM and SIGINT stop a command with its workers and temporary folders (procs.py)."""
+"""SIGTERM and SIGINT stop a command with its workers and temporary folders (core/procs.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from convsched.procs import worker_pool
+from convsched.core.procs import worker_pool
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process trees from /proc")
 

@@ -1,8 +1,8 @@
 """A first end-to-end check: the example schedule's model equals its simulation."""
 
 from convsched.cli.evaluate import example_schedule
-from convsched.model import evaluate
-from convsched.simulate import simulate
+from convsched.model.closed_form import evaluate
+from convsched.model.simulate import simulate
 
 
 def test_example_schedule_model_equals_walk():

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from convsched.arch import Architecture
-from convsched.errors import ConvschedError
-from convsched.layer import Layer
-from convsched.schedule import Schedule
-from convsched.units import parse_size, parse_size_range
+from convsched.core.arch import Architecture
+from convsched.core.errors import ConvschedError
+from convsched.core.layer import Layer
+from convsched.core.schedule import Schedule
+from convsched.core.units import parse_size, parse_size_range
 
 LAYER = {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 1, "PX": 1}
 BUFFERS = {"input": 0, "weight": 0, "output": 0}

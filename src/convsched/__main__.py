@@ -1,6 +1,6 @@
 """`python -m convsched`: the same as the `convsched` command."""
 
-from convsched.cli import main
+from .cli import main
 
 if __name__ == "__main__":
     main()

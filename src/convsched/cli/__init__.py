@@ -8,8 +8,8 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from ..errors import ConvschedError
-from ..fileio import check_path_length
+from ..core.errors import ConvschedError
+from ..core.fileio import check_path_length
 
 app = typer.Typer(
     name="convsched",
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn bad input into a one-line error (exit 2).
 
     SIGTERM and SIGINT stop the command promptly and cleanly: worker processes
-    are killed, temporary folders removed (see procs.py)."""
-    from ..procs import Terminated, die_of_sigterm, handle_termination
+    are killed, temporary folders removed (see core/procs.py)."""
+    from ..core.procs import Terminated, die_of_sigterm, handle_termination
     handle_termination()
     args = sys.argv[1:] if argv is None else list(argv)
     for arg in args:   # before any parsing: no path or value of this length is meant

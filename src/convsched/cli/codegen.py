@@ -9,13 +9,22 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ..arch import OPERANDS
 from ..codegen import CodegenResult, generate_c, run_c
-from ..report import add_columns, check_mark, new_table, schedule_summary
-from ..schedule import load_schedule
+from ..core.arch import OPERANDS
+from ..core.schedule import load_schedule
+from ..report.tables import add_columns, check_mark, new_table, schedule_summary
 from . import app
-from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, check_outputs, emit_json, load_arch,
-                     write_text_atomic)
+from .common import (
+    ArchOpt,
+    BitsOpt,
+    JsonOpt,
+    PsumBitsOpt,
+    SeedOpt,
+    check_outputs,
+    emit_json,
+    load_arch,
+    write_text_atomic,
+)
 from .output import WideOpt, print_table, styled, text_console, two_layouts, wrote
 from .progress import status
 from .schedfiles import LayerOpt, SchedArg

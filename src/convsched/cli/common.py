@@ -11,10 +11,10 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from ..arch import Architecture
-from ..errors import ConvschedError
-from ..fileio import MAX_INT_DIGITS, shorten
-from ..outputs import check_output, open_output, write_output
+from ..core.arch import Architecture
+from ..core.errors import ConvschedError
+from ..core.fileio import MAX_INT_DIGITS, shorten
+from ..core.outputs import check_output, open_output, write_output
 from .output import plain_console
 
 # Strings are printed as written: no rich markup or emoji codes (a layer named "[/x]" is text).
@@ -107,7 +107,7 @@ def _current_context():
 
 def check_outputs(*paths: Optional[str]) -> None:
     """Refuse output paths that cannot be written before the (long) work, not after it
-    (the rule of `outputs.py`; '-' is stdout)."""
+    (the rule of `core/outputs.py`; '-' is stdout)."""
     inputs = command_inputs()
     for path in paths:
         if path is not None and path != "-":
@@ -115,7 +115,7 @@ def check_outputs(*paths: Optional[str]) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write an output file by the one rule (`outputs.py`): a regular file whole or not at all,
+    """Write an output file by the one rule (`core/outputs.py`): a regular file whole or not at all,
     a device or FIFO in place, never over one of the command's inputs."""
     write_output(path, text, command_inputs())
 

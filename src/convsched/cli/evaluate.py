@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
-from ..model import evaluate as model_evaluate
-from ..report import schedule_summary, traffic_table
-from ..schedule import Schedule, load_schedule
-from ..simulate import simulate as walk
+from ..core.schedule import Schedule, load_schedule
+from ..model.closed_form import evaluate as model_evaluate
+from ..model.simulate import simulate as walk
+from ..report.tables import schedule_summary, traffic_table
 from . import app
 from .common import ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, SeedOpt, check_outputs, emit_json, load_arch
 from .output import WideOpt, print_table, styled, text_console, two_layouts, wrote

@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import ConvschedError
-from ..units import format_size, parse_size, parse_size_range
+from ..core.errors import ConvschedError
+from ..core.units import format_size, parse_size, parse_size_range
+from ..report.tables import add_columns, new_table
 from . import app
-from ..report import add_columns, new_table
 from .common import JsonOpt, check_outputs, emit_json, output_file, whole_number
 from .output import WideOpt, print_table, wrote
 from .progress import Bar
@@ -124,7 +124,7 @@ def _plot(path: str, single: dict[str, Any] | None, sweep: list[dict[str, Any]] 
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     try:
-        with output_file(path) as f:      # whole or not at all (see outputs.py)
+        with output_file(path) as f:      # whole or not at all (see core/outputs.py)
             fig.savefig(f, format=_plot_format(path))
     finally:
         plt.close(fig)
@@ -133,7 +133,7 @@ def _plot(path: str, single: dict[str, Any] | None, sweep: list[dict[str, Any]] 
 
 def _plot_format(path: str) -> str:
     """The figure format the file name asks for: .png, .svg or .pdf (no other name is guessed at)."""
-    from ..plot import _format_of
+    from ..report.plot import _format_of
     return _format_of(Path(path))
 
 

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..networks import NetLayer, Network, load_target
-from ..report import add_columns, new_table
+from ..report.tables import add_columns, new_table
 from . import app
 from .common import JsonOpt, check_outputs, emit_json, whole_number
 from .output import WideOpt, print_table, styled, wrote

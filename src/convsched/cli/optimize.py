@@ -11,17 +11,27 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..arch import OPERANDS, Architecture
-from ..errors import ConvschedError
-from ..netsearch import (OBJECTIVES, NetworkResult, SweepResult, constraints_from_text, optimize_network,
-                         sweep as sweep_network)
+from ..core.arch import OPERANDS, Architecture
+from ..core.errors import ConvschedError
+from ..core.units import format_size, parse_size, parse_size_range
 from ..networks import load_target
-from ..report import add_columns, new_table, schedule_buffers, schedule_loops
-from ..search import TEXTBOOK
-from ..units import format_size, parse_size, parse_size_range
+from ..report.tables import add_columns, new_table, schedule_buffers, schedule_loops
+from ..search.network import OBJECTIVES, NetworkResult, SweepResult, constraints_from_text, optimize_network
+from ..search.network import sweep as sweep_network
+from ..search.optimizer import TEXTBOOK
 from . import app
-from .common import (ArchOpt, BitsOpt, JsonOpt, PsumBitsOpt, check_outputs, command_inputs, emit_json,
-                     load_arch, whole_number, write_text_atomic)
+from .common import (
+    ArchOpt,
+    BitsOpt,
+    JsonOpt,
+    PsumBitsOpt,
+    check_outputs,
+    command_inputs,
+    emit_json,
+    load_arch,
+    whole_number,
+    write_text_atomic,
+)
 from .output import WideOpt, print_table, two_layouts, wrote
 from .progress import Bar
 from .schedfiles import SaveSchedulesOpt, check_schedule_folder, save_schedules
@@ -219,7 +229,7 @@ def sweep(
     a = _arch(arch, bits, psum_bits, double_buffer, None)
     obj = _objective(objective)
     if plot is not None:
-        from ..plot import _format_of, _matplotlib
+        from ..report.plot import _format_of, _matplotlib
         _format_of(Path(plot))
         _matplotlib()   # fail before the work when matplotlib is missing
     check_outputs(json_out, csv_out, plot)
@@ -229,7 +239,7 @@ def sweep(
     if csv_out is not None:
         write_text_atomic(csv_out, res.to_csv())
     if plot is not None:
-        from ..plot import plot_sweep
+        from ..report.plot import plot_sweep
         plot_sweep(res, plot, inputs=command_inputs())
     if emit_json(json_out, res.to_json()):
         return

@@ -9,14 +9,22 @@ from typing import Optional
 
 import typer
 
-from ..errors import ConvschedError
-from ..htmlreport import FORMATS, Rendered, build_report, render
+from ..core.errors import ConvschedError
+from ..core.outputs import write_output
+from ..core.units import parse_size
 from ..networks import load_target
-from ..outputs import write_output
-from ..units import parse_size
+from ..report.html import FORMATS, Rendered, build_report, render
 from . import app
-from .common import (ArchOpt, BitsOpt, PsumBitsOpt, check_outputs, command_inputs, load_arch, whole_number,
-                     write_text_atomic)
+from .common import (
+    ArchOpt,
+    BitsOpt,
+    PsumBitsOpt,
+    check_outputs,
+    command_inputs,
+    load_arch,
+    whole_number,
+    write_text_atomic,
+)
 from .layers import TargetArg
 from .output import plain_console, text_console, wrote
 from .progress import Bar
@@ -48,7 +56,7 @@ def _write(output: str, rendered: Rendered) -> list[str]:
     written: list[Path] = []
     try:
         for name, data in rendered.figures.items():
-            write_output(folder / name, data, command_inputs())     # the rule of outputs.py
+            write_output(folder / name, data, command_inputs())     # the rule of core/outputs.py
             written.append(folder / name)
         write_text_atomic(output, rendered.text)
     except ConvschedError:

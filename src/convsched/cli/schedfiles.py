@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from ..errors import ConvschedError
-from ..netsearch import NetworkResult
-from ..schedule import schedule_file_dict
+from ..core.errors import ConvschedError
+from ..core.schedule import schedule_file_dict
+from ..search.network import NetworkResult
 from .common import write_text_atomic
 
 SchedArg = typer.Argument(

@@ -34,13 +34,13 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..arch import Architecture
-from ..axes import read_span
-from ..errors import ConvschedError
-from ..limits import check_c_program
-from ..layer import DIMS
-from ..model import evaluate
-from ..schedule import Schedule, ceil_div
+from ..core.arch import Architecture
+from ..core.errors import ConvschedError
+from ..core.layer import DIMS
+from ..core.limits import check_c_program
+from ..core.schedule import Schedule, ceil_div
+from ..model.axes import read_span
+from ..model.closed_form import evaluate
 from .runtime import RUNTIME
 
 #: dimension -> index in the C range array `r[8][2]`

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Sequence
 
-from ..arch import OPERANDS, Architecture
-from ..errors import ConvschedError
-from ..limits import check_seed
-from ..model import Traffic, evaluate
-from ..schedule import Schedule
+from ..core.arch import OPERANDS, Architecture
+from ..core.errors import ConvschedError
+from ..core.limits import check_seed
+from ..core.schedule import Schedule
+from ..model.closed_form import Traffic, evaluate
 from .emit import KernelPlan, emit_program
 from .reference import output_hash
 

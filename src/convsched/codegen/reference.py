@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..simulate import reference_conv
+from ..model.simulate import reference_conv
 from .emit import KernelPlan
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)

@@ -17,10 +17,10 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import ConvschedError
-from ..layer import Layer
-from ..model import Traffic
-from ..schedule import Schedule
+from ..core.errors import ConvschedError
+from ..core.layer import Layer
+from ..core.schedule import Schedule
+from ..model.closed_form import Traffic
 from .config import HWCConfig, HWCEConfig
 from .cycles import CycleReport, execute
 from .hwce import HWCEResult, hwce_layer
@@ -39,7 +39,7 @@ def run_hwc(layer: Layer, cfg: HWCConfig, schedule: Schedule | None = None) -> H
     """Optimise `layer` under the HWC's per-operand capacities (unless `schedule` is given) and execute it."""
     arch = cfg.architecture()
     if schedule is None:
-        from ..search import optimize_layer
+        from ..search.optimizer import optimize_layer
         try:
             schedule = optimize_layer(layer, arch).schedule
         except ConvschedError as e:
@@ -57,9 +57,10 @@ def run_hwc(layer: Layer, cfg: HWCConfig, schedule: Schedule | None = None) -> H
 
 def smallest_total_buffer(layer: Layer, cfg: HWCConfig) -> int:
     """Least total buffer (split in `cfg`'s proportions) under which some schedule of `layer` fits."""
-    from ..arch import OPERANDS
-    from ..search import Constraints, least_buffer_words, least_bytes, structures, tile_candidates
-    from ..layer import DIMS
+    from ..core.arch import OPERANDS
+    from ..core.layer import DIMS
+    from ..search.optimizer import Constraints, least_buffer_words, least_bytes, tile_candidates
+    from ..search.structures import structures
     arch = cfg.architecture()
     cons = Constraints()
     cands = {d: tile_candidates(layer, d, cons) for d in DIMS}
@@ -133,7 +134,7 @@ def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = Non
                  progress: Callable[[int, int], None] | None = None) -> dict[Layer, HWCRun]:
     """HWC runs of each distinct layer (identical layers optimised once), in `jobs` processes;
     `progress(done, total)` is called as distinct layers finish (after the workers are forked)."""
-    from ..limits import available_cpus, cap_workers
+    from ..core.limits import available_cpus, cap_workers
     distinct = list(dict.fromkeys(layers))
     jobs = cap_workers(jobs if jobs is not None else min(2, available_cpus()))
     report = progress or (lambda done, total: None)
@@ -144,7 +145,7 @@ def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = Non
             runs[L] = run_hwc(L, cfg)
             report(len(runs), len(distinct))
         return runs
-    from ..procs import worker_pool
+    from ..core.procs import worker_pool
     with worker_pool(min(jobs, len(distinct))) as pool:      # stopped at once on an error or a signal
         futures = {pool.submit(_run_one, (L, cfg)): L for L in distinct}
         report(0, len(distinct))

@@ -19,11 +19,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..arch import OPERANDS, Architecture
-from ..errors import ConvschedError
-from ..fileio import load_user_data
-from ..limits import check_bits, check_bytes
-from ..units import parse_size
+from ..core.arch import OPERANDS, Architecture
+from ..core.errors import ConvschedError
+from ..core.fileio import load_user_data
+from ..core.limits import check_bits, check_bytes
+from ..core.units import parse_size
 
 _TOP_KEYS = {"macs_per_cycle", "buffers", "bits", "port_bytes_per_cycle", "dma_setup_cycles",
              "double_buffer", "clock_mhz", "hwce"}

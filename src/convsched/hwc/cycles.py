@@ -40,12 +40,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arch import Architecture
-from ..axes import read_span
-from ..errors import ConvschedError
-from ..layer import DIMS
-from ..model import Traffic, _read_rows, evaluate
-from ..schedule import Schedule
+from ..core.arch import Architecture
+from ..core.errors import ConvschedError
+from ..core.layer import DIMS
+from ..core.schedule import Schedule
+from ..model.axes import read_span
+from ..model.closed_form import Traffic, _read_rows, evaluate
 from .config import HWCConfig
 
 #: Schedules with more tiles than this are refused by the per-tile executor.

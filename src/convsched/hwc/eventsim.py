@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConvschedError
-from ..schedule import Schedule
-from ..simulate import _Walker, random_operands, reference_conv
+from ..core.errors import ConvschedError
+from ..core.schedule import Schedule
+from ..model.simulate import _Walker, random_operands, reference_conv
 from .config import HWCConfig
 
 #: tolerance of the event simulation against the analytical cycle model (double-buffered)
@@ -112,7 +112,7 @@ def event_simulate(schedule: Schedule, cfg: HWCConfig) -> EventSimResult:
     if schedule.n_tiles > MAX_SIM_TILES:
         raise ConvschedError(f"schedule has {schedule.n_tiles:,} tiles; the event simulation takes at most "
                              f"{MAX_SIM_TILES:,} (use the analytical cycle model)")
-    from ..limits import check_simulation
+    from ..core.limits import check_simulation
     check_simulation(schedule)      # it walks the simulator's buffers: the same size limit
     loads, write_after, macs, ok = _walk_transfers(schedule, cfg)
     n = len(loads)

@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..layer import Layer
+from ..core.layer import Layer
 from .config import HWCConfig
 
 

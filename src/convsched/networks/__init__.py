@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConvschedError
-from ..fileio import MAX_MODEL_BYTES, check_path_length, check_user_file
-from ..layer import Layer
+from ..core.errors import ConvschedError
+from ..core.fileio import MAX_MODEL_BYTES, check_path_length, check_user_file
+from ..core.layer import Layer
 
 KINDS = ("conv", "fc")
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..layer import Layer
+from ..core.layer import Layer
 
 # (name, kind, layer fields); the batch N is added by `build`.
 Row = tuple[str, str, dict[str, int]]

@@ -17,9 +17,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ConvschedError
-from ..fileio import MAX_INT_DIGITS, load_user_data, shorten
-from ..layer import Layer
+from ..core.errors import ConvschedError
+from ..core.fileio import MAX_INT_DIGITS, load_user_data, shorten
+from ..core.layer import Layer
 from . import KINDS, NetLayer, Network
 
 _EXTRA_KEYS = ("name", "kind", "input_bits", "weight_bits")

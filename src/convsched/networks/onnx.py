@@ -52,8 +52,8 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import ConvschedError
-from ..layer import Layer
+from ..core.errors import ConvschedError
+from ..core.layer import Layer
 from . import NetLayer, Network
 from .onnx_shapes import Attrs, GraphShapes, window_attrs, window_axis
 

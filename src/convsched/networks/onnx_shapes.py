@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import ConvschedError
+from ..core.errors import ConvschedError
 
 Dim = int | str | None     # a size; a symbol's name when inference named an unknown; None when unknown
 Shape = list[Dim]

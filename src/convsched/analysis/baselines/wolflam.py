@@ -14,7 +14,9 @@ Expressible convsched schedules: N/G outermost then any order of the core
 loops, no FY/FX loop, all three buffers at one level.
 """
 
-from ._loopnest import LoopNestModel, choose as _choose, sample as _sample
+from ._loopnest import LoopNestModel
+from ._loopnest import choose as _choose
+from ._loopnest import sample as _sample
 
 MODEL = LoopNestModel(
     name="Wolf-Lam cache",

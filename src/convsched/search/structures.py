@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .arch import OPERANDS
-from .layer import DIMS, Layer
-from .model import RELEVANT
+from ..core.arch import OPERANDS
+from ..core.layer import DIMS, Layer
+from ..model.closed_form import RELEVANT
 
 if TYPE_CHECKING:
-    from .search import Constraints
+    from .optimizer import Constraints
 
 
 SPATIAL_DIMS = frozenset({"OY", "OX", "FY", "FX"})

@@ -36,8 +36,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .arch import Architecture, bits_to_bytes
-from .layer import Layer
+from ..core.arch import Architecture, bits_to_bytes
+from ..core.layer import Layer
 
 #: Bound names, in the order `LayerBounds.to_dict` lists them.
 BOUND_NAMES = ("compulsory", "chen", "matmul")

@@ -19,21 +19,21 @@ from __future__ import annotations
 
 import html
 import io
-import re
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 from urllib.parse import quote as urlquote
 
-from .arch import Architecture
-from .baselines.compare import NetworkComparison, compare_result, format_error, summary_rows
-from .bounds import LayerBounds, layer_bounds
-from .errors import ConvschedError
-from .netsearch import NetworkResult, optimize_network
-from .networks import Network
-from .layer import Layer
-from .report import schedule_buffers, schedule_loops
-from .units import format_size
+from ..analysis.baselines.compare import NetworkComparison, compare_result, format_error, summary_rows
+from ..core.arch import Architecture
+from ..core.errors import ConvschedError
+from ..core.layer import Layer
+from ..core.units import format_size
+from ..model.bounds import LayerBounds, layer_bounds
+from ..networks import Network
+from ..search.network import NetworkResult, optimize_network
+from .tables import schedule_buffers, schedule_loops
 
 FORMATS = ("md", "html")
 
@@ -333,7 +333,7 @@ def _models(data: ReportData) -> Section:
 
 def _model_layers(data: ReportData) -> Section:
     keys = list(data.comparison.layers[0]) if data.comparison.layers else []
-    from .baselines import NAMES
+    from ..analysis.baselines import NAMES
     header = ["layer"] + ["error", "chosen/opt"] * len(keys)
     groups = [("", 1)] + [(NAMES.get(k, k), 2) for k in keys]
     rows = []

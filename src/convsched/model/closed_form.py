@@ -10,7 +10,7 @@ above an operand's buffer, every step of its block sequence is a transition
 at some loop `j` (loop `j` advances, the loops inside it restart). Summing
 `|new block| - |new block ∩ previous block|` over all transitions at `j`
 factorises over the operand's axes, because blocks are boxes and each axis
-depends on its own loops only (see `axes.py`). Loops the operand does not
+depends on its own loops only (see `model/axes.py`). Loops the operand does not
 depend on only multiply the count of transitions. The cost is a handful of
 per-axis sums per loop; the product of the trip counts is never enumerated.
 """
@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.layer import Layer
+from ..core.schedule import Schedule
 from .axes import Axis, Entry, GridAxis, TileAxis, combine, read_positions, spatial_axis
-from .layer import Layer
-from .schedule import Schedule
 
 #: The dimensions each operand's elements depend on.
 RELEVANT: dict[str, frozenset[str]] = {
@@ -202,7 +202,7 @@ def evaluate(schedule: Schedule, arch: Architecture | None = None) -> Traffic:
 
     A schedule whose input axes have more tile iterations than the model
     walks (docs/limits.md) is refused before anything is allocated."""
-    from .limits import check_model_grid
+    from ..core.limits import check_model_grid
     check_model_grid(schedule)
     arch = arch or Architecture()
     layer = schedule.layer

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arch import OPERANDS, Architecture, bits_to_bytes
-from .errors import ConvschedError
-from .layer import Layer
-from .limits import MAX_SIM_TILES, check_seed, check_simulation
-from .model import RELEVANT, OperandTraffic, Traffic
-from .schedule import Schedule
+from ..core.arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.errors import ConvschedError
+from ..core.layer import Layer
+from ..core.limits import MAX_SIM_TILES, check_seed, check_simulation
+from ..core.schedule import Schedule
+from .closed_form import RELEVANT, OperandTraffic, Traffic
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .arch import OPERANDS, Architecture
-from .errors import ConvschedError
-from .layer import Layer
-from .limits import MAX_SWEEP_POINTS, available_cpus, cap_workers, check_optimizer_layer
-from .model import Traffic
-from .procs import stop_workers, worker_pool
-from .networks import NetLayer, Network
-from . import bounds, search
-from .search import TEXTBOOK, Constraints, LayerResult
+from ..core.arch import OPERANDS, Architecture
+from ..core.errors import ConvschedError
+from ..core.layer import Layer
+from ..core.limits import MAX_SWEEP_POINTS, available_cpus, cap_workers, check_optimizer_layer
+from ..core.procs import stop_workers, worker_pool
+from ..model import bounds
+from ..model.closed_form import Traffic
+from ..networks import NetLayer, Network
+from . import optimizer as search
+from .optimizer import TEXTBOOK, Constraints, LayerResult
 
 #: Objectives of `optimize_network`. "bytes-per-mac" ranks each layer exactly
 #: like "bytes" (a layer's MAC count is fixed), with one capacity per layer.
@@ -347,7 +348,7 @@ def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, obje
         return out
     # All workers are forked at the first submit, before `progress` is first called, so a caller
     # that starts a progress-bar thread from the callback forks no thread. An error, Ctrl-C or
-    # SIGTERM (see procs.py) kills the workers at once.
+    # SIGTERM (see core/procs.py) kills the workers at once.
     with worker_pool(min(workers, len(batches))) as pool:
         pending: dict[Future, list[Key]] = {
             pool.submit(_solve_task, b[0][0], [a for _, a in b], constraints, objective): b for b in batches}
@@ -402,7 +403,7 @@ def check_constraints(network: Network, arch: Architecture, constraints: Constra
 
 def _check_orders_cover(layer: Layer, cons: Constraints) -> None:
     """A dimension whose tile must be smaller than the layer's needs a loop in some allowed order."""
-    from .layer import DIMS
+    from ..core.layer import DIMS
     if cons.orders is None:
         return
     must = {d for d in DIMS if cons.tile_max.get(d, layer.dim_size(d)) < layer.dim_size(d)}
@@ -611,7 +612,7 @@ def sweep(network_or_layer: Network | NetLayer | Layer, arch: Architecture, low:
 
 
 def _dim_list(text: str, what: str) -> tuple[str, ...]:
-    from .layer import DIMS
+    from ..core.layer import DIMS
     items = [t.strip().upper() for t in str(text).replace(" ", ",").split(",")]
     items = [t for t in items if t]
     if not items:
@@ -657,7 +658,7 @@ def constraints_from_text(orders: Sequence[str] = (), untiled: str | None = None
     None when nothing is constrained. Contradictions that need no layer are
     caught here; the rest (e.g. a tile larger than the layer) by `Constraints.check`.
     """
-    from .layer import DIMS
+    from ..core.layer import DIMS
     order_t = tuple(_dim_list(o, "--order") for o in orders) or None
     if order_t is not None and len(set(order_t)) != len(order_t):
         raise ConvschedError("the same --order is given twice; give each allowed order once")

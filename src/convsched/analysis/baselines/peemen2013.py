@@ -15,7 +15,9 @@ Expressible convsched schedules: N/G outermost then any order of the core
 loops, no FY/FX loop, each buffer just below its operand's innermost loop.
 """
 
-from ._loopnest import LoopNestModel, choose as _choose, sample as _sample
+from ._loopnest import LoopNestModel
+from ._loopnest import choose as _choose
+from ._loopnest import sample as _sample
 
 MODEL = LoopNestModel(
     name="Peemen ICCD'13",

@@ -11,11 +11,11 @@ import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .arch import OPERANDS
-from .errors import ConvschedError
-from .netsearch import SweepResult
-from .search import TEXTBOOK
-from .units import format_size
+from ..core.arch import OPERANDS
+from ..core.errors import ConvschedError
+from ..core.units import format_size
+from ..search.network import SweepResult
+from ..search.optimizer import TEXTBOOK
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -68,9 +68,9 @@ def _format_of(path: Path) -> str:
 
 def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None,
                inputs: Iterable[str | Path] = ()) -> Path:
-    """Write the sweep figure to `path` (.png, .svg or .pdf) by the output rule of `outputs.py`
+    """Write the sweep figure to `path` (.png, .svg or .pdf) by the output rule of `core/outputs.py`
     (a regular file whole or not at all; `inputs` are refused as the target); returns the path."""
-    from .outputs import check_output, open_output
+    from ..core.outputs import check_output, open_output
     p = Path(path)
     fmt = _format_of(p)
     check_output(p, inputs)

@@ -12,11 +12,11 @@ buffer levels (dimensions with one trip may be left out), FY/FX untiled.
 
 from __future__ import annotations
 
-from ..arch import Architecture
-from ..layer import Layer
-from ..model import evaluate
-from ..schedule import Schedule
-from ..search import TEXTBOOK, best_textbook
+from ...core.arch import Architecture
+from ...core.layer import Layer
+from ...core.schedule import Schedule
+from ...model.closed_form import evaluate
+from ...search.optimizer import TEXTBOOK, best_textbook
 from ._loopnest import Prediction
 
 NAME = "textbook"

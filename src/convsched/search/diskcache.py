@@ -27,7 +27,7 @@ from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 
-from .fileio import atomic_path
+from ..core.fileio import atomic_path
 
 T = TypeVar("T")
 Arrays = Mapping[str, np.ndarray]

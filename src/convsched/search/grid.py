@@ -10,12 +10,12 @@ can fit or beat the best schedule found (docs/optimizer.md, rule 8).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
-from .layer import DIMS, Layer
-from .prune import _InputFloor, _capacity_mask, _largest_fitting, _point_bound
+from ..core.layer import DIMS, Layer
+from .prune import _capacity_mask, _InputFloor, _largest_fitting, _point_bound
 from .structures import SPATIAL_DIMS
-
 
 MAX_GRID = 1 << 21     # grid points per vectorised step (memory: a few arrays of this many int64)
 NO_BAR = np.int64(1) << 62   # per-slot arrays: no best found yet / no byte limit
@@ -96,7 +96,7 @@ def _pruned_points(layer, arch, objective, order, levels, grid, e_dim, e_cands, 
     that are not whole bytes, the caller checks every candidate), and the
     points' slots.
     """
-    from .vmodel import buffer_bytes_many, buffer_words_many
+    from ..model.vectorised import buffer_bytes_many, buffer_words_many
     size = {d: layer.dim_size(d) for d in DIMS}
     if not grid:
         groups: list[_TripGroups] = []

@@ -20,10 +20,10 @@ dominance arguments (docs/optimizer.md gives the proofs):
 6. one non-spatial tile per point is solved (the largest that fits, or the
    smallest), not enumerated;
 7. loop orders that another structure matches or beats are not enumerated
-   (`structures.py`);
+   (`search/structures.py`);
 8. structures are searched best-first and pruned with lower bounds
-   (`prune.py`); inside one, points are built axis by axis and dropped as
-   soon as none of their completions can fit or win (`points.py`);
+   (`search/prune.py`); inside one, points are built axis by axis and dropped as
+   soon as none of their completions can fit or win (`search/grid.py`);
 9. on square layers, of a structure and its row/column mirror only one is
    searched.
 
@@ -41,22 +41,23 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .arch import OPERANDS, Architecture
-from .errors import ConvschedError
-from .layer import DIMS, Layer
-from .limits import check_optimizer_layer
-from .model import Traffic, evaluate
-from .points import MAX_GRID, NO_BAR, _pruned_points, _TripGroups  # noqa: F401  (MAX_GRID, _TripGroups: re-exported)
-from .prune import (  # noqa: F401  (re-exported: the bounds are part of this module's interface)
-    _InputFloor, _capacity_mask, _largest_fitting, _point_bound, _structure_bound,
+from ..core.arch import OPERANDS, Architecture
+from ..core.errors import ConvschedError
+from ..core.layer import DIMS, Layer
+from ..core.limits import check_optimizer_layer
+from ..core.schedule import Schedule
+from ..model.closed_form import Traffic, evaluate
+from ..model.vectorised import evaluate_many
+from .grid import NO_BAR, _pruned_points
+from .prune import (
+    _capacity_mask,
+    _structure_bound,
+    _trips_bounds,
     fewest_fitting_trips,
-    _trips_bounds, compulsory_input_words, input_capacity_words, input_reads_bound, structure_lower_bound,
-    trip_range, trips_lower_bound)
-from .schedule import Schedule
-from .structures import (  # noqa: F401  (re-exported)
-    _MIRROR, SPATIAL_DIMS, _StructureTable, _enumerate_structures, _structure_table, _structures,
-    is_canonical, reload_loops, structures)
-from .vmodel import evaluate_many
+    trip_range,
+    trips_lower_bound,
+)
+from .structures import _MIRROR, SPATIAL_DIMS, _structure_table, _StructureTable, structures
 
 OBJECTIVES = ("bytes", "reads")
 
@@ -166,7 +167,7 @@ def smallest_per_trip_count(size: int, tiles: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# the search (structures: structures.py; bounds: prune.py; grid points: points.py)
+# the search (structures: search/structures.py; bounds: search/prune.py; grid points: search/grid.py)
 
 
 class _Best:
@@ -197,7 +198,7 @@ class _Best:
 def _objective(v, arch: Architecture, objective: str):
     if objective == "bytes":
         return v.total_bytes
-    from .vmodel import _bytes
+    from ..model.vectorised import _bytes
     return _bytes(v.input_read, arch.input_bits) + _bytes(v.weight_read, arch.weight_bits)
 
 
@@ -224,7 +225,7 @@ def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int]
     hit = _PAIR_CACHE.get(key)
     if hit is not None:
         return hit
-    from .vmodel import layer_tables
+    from ..model.vectorised import layer_tables
     lists = [cands[d] if d in dims else np.array([layer.dim_size(d)]) for d in (o_dim, f_dim)]
     to, tf = (g.ravel() for g in np.meshgrid(*lists, indexing="ij"))
     cols = [i for i, d in enumerate((o_dim, f_dim)) if d in dims]
@@ -329,7 +330,7 @@ def _prefilter_groups(layer, arch, order, levels, groups, limits: np.ndarray):
     the fewest and most trips of each dimension among those that fit under
     its limit (None when some axis has none).
     """
-    from .vmodel import buffer_bytes_many, buffer_words_many
+    from ..model.vectorised import buffer_bytes_many, buffer_words_many
     if not groups:
         return groups, [({}, {})] * len(limits)
     # all axes' candidates in one flat array (a row per dim), each with the other axes at their smallest
@@ -383,7 +384,7 @@ def _search_structure(layer, arch, archs, caps, objective, order, levels, cands,
     is the one at the largest fitting tile either way; the smallest tile is
     evaluated only at the points of least traffic, to choose the buffer.
     """
-    from .vmodel import buffer_bytes_many, buffer_words_many
+    from ..model.vectorised import buffer_bytes_many, buffer_words_many
     evaluated = np.zeros(len(bests), dtype=np.int64)
     groups = _groups(layer, order, levels, cands) if order else []
     # e is chosen before the prefilter, so that it is the same whichever capacities are searched together
@@ -498,7 +499,7 @@ def _least_words(layer: Layer, cands: Mapping[str, np.ndarray], prefixes) -> np.
     one below it the whole extent, and the input rows/columns the largest
     window of the smallest output and filter tiles above the buffer.
     """
-    from .vmodel import _SPATIAL, _axis_keys, layer_tables
+    from ..model.vectorised import _SPATIAL, _axis_keys, layer_tables
     tabs = layer_tables(layer)
     small = {d: int(cands[d].min()) for d in DIMS if len(cands[d])}
     out = np.empty(len(prefixes), dtype=np.int64)
@@ -555,7 +556,7 @@ class _Ranking:
 
 def least_bytes(arch: Architecture, words: np.ndarray) -> np.ndarray:
     """On-chip bytes (structures x OPERANDS) of `least_buffer_words`' rows on `arch`."""
-    from .vmodel import buffer_bytes_many
+    from ..model.vectorised import buffer_bytes_many
     per_op = buffer_bytes_many(dict(zip(OPERANDS, words.T)), arch)
     return np.stack([per_op[op] for op in OPERANDS], axis=1)
 

@@ -1,6 +1,6 @@
 """Vectorised model: one loop order and buffer placement, many tile-size candidates at once.
 
-Same closed form as `model.py` (transitions per loop, factorised over axes),
+Same closed form as `model/closed_form.py` (transitions per loop, factorised over axes),
 with every per-axis sum an array over candidates. Axes of one tile loop have
 closed forms; the input row/column axes (two loops each) come from a table
 over their own (output tile, filter tile) pairs, computed once per layer and
@@ -18,11 +18,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.errors import ConvschedError
+from ..core.layer import Layer
 from .axes import spatial_axis
-from .errors import ConvschedError
-from .layer import Layer
-from .model import RELEVANT, _read_rows
+from .closed_form import RELEVANT, _read_rows
 
 _SPATIAL = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
 

@@ -11,7 +11,9 @@ loop, padding clipping and the rows a stride skips are not modelled.
 Expressible convsched schedules: as for `peemen2013`.
 """
 
-from ._loopnest import LoopNestModel, choose as _choose, sample as _sample
+from ._loopnest import LoopNestModel
+from ._loopnest import choose as _choose
+from ._loopnest import sample as _sample
 
 MODEL = LoopNestModel(
     name="Peemen DATE'15",

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from .arch import OPERANDS, Architecture
-from .layer import DIMS, Layer
-from .model import RELEVANT
-from .structures import _StructureTable, _input_bound_key, _reload_loops, reload_loops
-from .vmodel import _bytes
+from ..core.arch import OPERANDS, Architecture
+from ..core.layer import DIMS, Layer
+from ..model.closed_form import RELEVANT
+from ..model.vectorised import _bytes
+from .structures import _input_bound_key, _reload_loops, _StructureTable, reload_loops
 
 if TYPE_CHECKING:
-    from .points import _TripGroups
+    from .grid import _TripGroups
 
 
 def _capacity_mask(arch: Architecture, per_op: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -95,7 +95,7 @@ def _trip_products_needed(layer, arch, order, levels, smallest=None) -> dict[str
     """
     full = _full_buffer_words(layer)
     if smallest is None:
-        from .vmodel import buffer_words_many
+        from ..model.vectorised import buffer_words_many
         smallest = {op: int(w) for op, w in buffer_words_many(layer, order, levels, {d: 1 for d in order}).items()}
     small_bytes = arch.buffer_bytes(smallest)
     out = {}
@@ -117,7 +117,7 @@ def _trip_products_needed(layer, arch, order, levels, smallest=None) -> dict[str
 @functools.lru_cache(maxsize=256)
 def _full_buffer_words(layer: Layer) -> dict[str, int]:
     """Each operand's words with no loop above its buffer (its whole tensor as the model sizes it)."""
-    from .vmodel import buffer_words_many
+    from ..model.vectorised import buffer_words_many
     return {op: int(w) for op, w in buffer_words_many(layer, (), {op: 0 for op in OPERANDS}, {}).items()}
 
 
@@ -136,7 +136,7 @@ class _InputFloor:
     """
 
     def __init__(self, layer: Layer, order, levels, groups: list["_TripGroups"], e_dim, e_cands) -> None:
-        from .vmodel import _traffic_plan
+        from ..model.vectorised import _traffic_plan
         self.layer = layer
         self.first, self.steps = _traffic_plan(layer, tuple(order), tuple(levels[op] for op in OPERANDS))[0]
         self.groups = groups
@@ -259,7 +259,7 @@ def _largest_fitting(layer, arch, order, levels, tiles, e_dim, e_cands, gshape, 
     when a word size is not a whole number of bytes (the caller then checks
     every candidate).
     """
-    from .vmodel import _axis_keys, buffer_words_many
+    from ..model.vectorised import _axis_keys, buffer_words_many
     tiled = [op for op in OPERANDS if e_dim in order[:levels[op]] and e_dim in _axis_keys(op)]
     if any(arch.buffer_bits(op) % 8 for op in OPERANDS):
         return None
@@ -453,5 +453,5 @@ def input_capacity_words(arch: Architecture) -> int | None:
 @functools.lru_cache(maxsize=1024)
 def compulsory_input_words(layer: Layer) -> int:
     """Input elements some output reads (padding excluded, stride/dilation gaps excluded)."""
-    from .model import _read_rows
+    from ..model.closed_form import _read_rows
     return layer.N * layer.C * int(_read_rows(layer, "Y")[-1]) * int(_read_rows(layer, "X")[-1])

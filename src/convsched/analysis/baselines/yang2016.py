@@ -16,7 +16,9 @@ loops, no FY/FX loop, each buffer at 0 or just below a loop its operand
 depends on.
 """
 
-from ._loopnest import LoopNestModel, choose as _choose, sample as _sample
+from ._loopnest import LoopNestModel
+from ._loopnest import choose as _choose
+from ._loopnest import sample as _sample
 
 MODEL = LoopNestModel(
     name="Yang 2016",

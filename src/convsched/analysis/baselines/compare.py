@@ -22,11 +22,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from ..arch import Architecture
-from ..layer import Layer
-from ..model import evaluate
-from ..schedule import Schedule
-from ..search import LayerResult, best_textbook, optimize_layer
+from ...core.arch import Architecture
+from ...core.layer import Layer
+from ...core.schedule import Schedule
+from ...model.closed_form import evaluate
+from ...search.optimizer import LayerResult, best_textbook, optimize_layer
 from . import MODELS, NAMES
 
 DEFAULT_SAMPLES = 12

@@ -16,7 +16,9 @@ Expressible convsched schedules: order a subsequence of ``N G OY OX K C``
 the output buffer just below its innermost loop (above ``C``).
 """
 
-from ._loopnest import LoopNestModel, choose as _choose, sample as _sample
+from ._loopnest import LoopNestModel
+from ._loopnest import choose as _choose
+from ._loopnest import sample as _sample
 
 MODEL = LoopNestModel(
     name="Zhang FPGA'15",

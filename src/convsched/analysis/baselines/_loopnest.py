@@ -37,10 +37,10 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..arch import OPERANDS, Architecture
-from ..layer import Layer
-from ..model import RELEVANT
-from ..schedule import Schedule
+from ...core.arch import OPERANDS, Architecture
+from ...core.layer import Layer
+from ...core.schedule import Schedule
+from ...model.closed_form import RELEVANT
 
 #: The dimensions the baselines tile (filters are never tiled by them).
 CORE = ("K", "C", "OY", "OX")
@@ -216,7 +216,7 @@ def candidates(model: LoopNestModel, layer: Layer, limit: int = 10
 def choose(model: LoopNestModel, layer: Layer, arch: Architecture, limit: int = 10) -> Schedule | None:
     """The schedule the model picks: least predicted bytes among its schedules that really fit
     (exact buffer sizes), ties to fewer predicted words; None when none fits."""
-    from ..vmodel import buffer_bytes_many, buffer_words_many
+    from ...model.vectorised import buffer_bytes_many, buffer_words_many
 
     best = None
     for order, levels, tiles in candidates(model, layer, limit):
@@ -249,7 +249,7 @@ def choose(model: LoopNestModel, layer: Layer, arch: Architecture, limit: int = 
 def sample(model: LoopNestModel, layer: Layer, arch: Architecture, count: int, seed: int = 0,
            limit: int = 10) -> list[Schedule]:
     """Up to `count` schedules of the model's space that really fit, drawn at random (reproducibly)."""
-    from ..vmodel import buffer_bytes_many, buffer_words_many
+    from ...model.vectorised import buffer_bytes_many, buffer_words_many
 
     rng = np.random.default_rng(seed)
     pool: list[tuple[tuple[str, ...], Levels, dict[str, int]]] = []

@@ -11,10 +11,10 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .arch import OPERANDS
-from .model import Traffic
-from .schedule import Schedule
-from .units import format_size
+from ..core.arch import OPERANDS
+from ..core.schedule import Schedule
+from ..core.units import format_size
+from ..model.closed_form import Traffic
 
 
 def new_table(title: str | Text | None = None, caption: str | Text | None = None) -> Table:
