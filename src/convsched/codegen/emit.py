@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..core.arch import Architecture
+from ..core.dims import ceil_div
 from ..core.errors import ConvschedError
 from ..core.layer import DIMS
 from ..core.limits import check_c_program
-from ..core.schedule import Schedule, ceil_div
+from ..core.schedule import Schedule
 from ..model.axes import read_span
 from ..model.closed_form import evaluate
 from .runtime import RUNTIME

@@ -157,3 +157,11 @@ def _size(key: str, value: object) -> int:
 def bits_to_bytes(bits: int) -> int:
     """Whole bytes holding `bits` (rounded up: sub-byte words pack)."""
     return -(-bits // 8)
+
+
+def words_to_bytes(words, bits: int):
+    """Whole bytes holding `words` words of `bits` bits each (sub-byte words pack, rounded up once);
+    `words` may be an integer or a numpy integer array."""
+    if bits % 8 == 0:
+        return words * (bits // 8)
+    return -(-(words * bits) // 8)

@@ -11,10 +11,10 @@ import functools
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from .dims import DIMS
 from .errors import ConvschedError
 
 #: The loop dimensions of a convolution, in the canonical order.
-DIMS: tuple[str, ...] = ("N", "G", "K", "C", "OY", "OX", "FY", "FX")
 
 _POSITIVE = ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX")
 _DEFAULTS: dict[str, int] = {"N": 1, "G": 1, "FY": 1, "FX": 1, "SY": 1, "SX": 1,
@@ -115,10 +115,10 @@ class Layer:
 
     def dim_size(self, dim: str) -> int:
         """Extent of a loop dimension as the schedule sees it (K, C per group)."""
-        return self._dim_sizes[dim]
+        return self.dim_sizes[dim]
 
     @functools.cached_property
-    def _dim_sizes(self) -> dict[str, int]:
+    def dim_sizes(self) -> dict[str, int]:
         # the optimizer asks for these millions of times; computed once per layer object
         return {"N": self.N, "G": self.G, "K": self.Kg, "C": self.Cg, "OY": self.OY,
                 "OX": self.OX, "FY": self.FY, "FX": self.FX}

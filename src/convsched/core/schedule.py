@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .arch import OPERANDS, Architecture
+from .dims import ceil_div
 from .errors import ConvschedError
 from .fileio import load_user_data, shorten
 from .layer import DIMS, Layer
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 @dataclass(frozen=True)

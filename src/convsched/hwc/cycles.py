@@ -45,7 +45,7 @@ from ..core.errors import ConvschedError
 from ..core.layer import DIMS
 from ..core.schedule import Schedule
 from ..model.axes import read_span
-from ..model.closed_form import Traffic, _read_rows, evaluate
+from ..model.closed_form import Traffic, evaluate, read_counts
 from .config import HWCConfig
 
 #: Schedules with more tiles than this are refused by the per-tile executor.
@@ -112,7 +112,7 @@ def _block(schedule: Schedule, op: str, rng, level: int):
             f0, f1 = dim("F" + ax)
             S, D, P, I = (getattr(L, n + ax) for n in ("S", "D", "P", "I"))
             lo, hi = read_span(o0, o1, f0, f1, S, D, P, I)
-            cnt = _read_rows(L, ax)
+            cnt = read_counts(L, ax)
             axes.append((lo, hi, lambda lo, hi, cnt=cnt: np.where(hi > lo, cnt[np.maximum(hi, lo)] - cnt[lo], 0)))
         return axes
     dims = ("G", "K", "C", "FY", "FX") if op == "weight" else ("N", "G", "K", "OY", "OX")

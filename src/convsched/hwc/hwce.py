@@ -61,6 +61,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..core.arch import words_to_bytes
 from ..core.layer import Layer
 from .config import HWCConfig
 
@@ -135,10 +136,6 @@ class HWCEResult:
         return d
 
 
-def _bytes(words: int, bits: int) -> int:
-    return -(-(words * bits) // 8)
-
-
 def hwce_layer(layer: Layer, cfg: HWCConfig, kind: str = "conv") -> HWCEResult:
     """The HWCE-style engine's traffic (exact word counts) and cycles for `layer`."""
     h = cfg.hwce
@@ -177,9 +174,9 @@ def hwce_layer(layer: Layer, cfg: HWCConfig, kind: str = "conv") -> HWCEResult:
     writes = batch * Kg * Cg * npass * plane
     reads = batch * Kg * (Cg * npass - 1) * plane
     final = batch * Kg * plane
-    nbytes = (_bytes(input_words, cfg.input_bits) + _bytes(weight_words, cfg.weight_bits)
-              + _bytes(reads, cfg.psum_bits) + _bytes(writes - final, cfg.psum_bits)
-              + _bytes(final, cfg.output_bits))
+    nbytes = (words_to_bytes(input_words, cfg.input_bits) + words_to_bytes(weight_words, cfg.weight_bits)
+              + words_to_bytes(reads, cfg.psum_bits) + words_to_bytes(writes - final, cfg.psum_bits)
+              + words_to_bytes(final, cfg.output_bits))
     # cycles: job classes (planes in the group, first job of a plane or not, pass index)
     setup = cfg.dma_setup_cycles
     port = cfg.port_bytes_per_cycle
@@ -195,10 +192,10 @@ def hwce_layer(layer: Layer, cfg: HWCConfig, kind: str = "conv") -> HWCEResult:
             for c_first, c_last, count in cls:
                 first = c_first and pi == 0          # nothing to read back
                 last = c_last and pi == npass - 1    # the final write
-                b_in = _bytes(pix[pi], cfg.input_bits)
-                b_w = _bytes(planes * mh * mw, cfg.weight_bits)
-                b_rd = 0 if first else _bytes(planes * plane, cfg.psum_bits)
-                b_wr = _bytes(planes * plane, cfg.output_bits if last else cfg.psum_bits)
+                b_in = words_to_bytes(pix[pi], cfg.input_bits)
+                b_w = words_to_bytes(planes * mh * mw, cfg.weight_bits)
+                b_rd = 0 if first else words_to_bytes(planes * plane, cfg.psum_bits)
+                b_wr = words_to_bytes(planes * plane, cfg.output_bits if last else cfg.psum_bits)
                 streams = sum(1 for b in (b_in, b_w, b_rd, b_wr) if b > 0)
                 compute = max(pix[pi], 1)
                 xfer = math.ceil((b_in + b_w + b_rd + b_wr) / port - 1e-12)

@@ -17,8 +17,11 @@ per-axis sums per loop; the product of the trip counts is never enumerated.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import numpy as np
 
 from ..core.arch import OPERANDS, Architecture, bits_to_bytes
 from ..core.layer import Layer
@@ -117,28 +120,28 @@ def operand_axes(schedule: Schedule, op: str, level: int | None = None) -> dict[
         return {
             "N": tile_axis("N"), "G": tile_axis("G"), "C": tile_axis("C"),
             "Y": spatial_axis(layer.OY, tiles["OY"], pos.get("OY"), layer.FY, tiles["FY"], pos.get("FY"),
-                              layer.SY, layer.DY, layer.PY, layer.IY, _read_rows(layer, "Y")),
+                              layer.SY, layer.DY, layer.PY, layer.IY, read_counts(layer, "Y")),
             "X": spatial_axis(layer.OX, tiles["OX"], pos.get("OX"), layer.FX, tiles["FX"], pos.get("FX"),
-                              layer.SX, layer.DX, layer.PX, layer.IX, _read_rows(layer, "X")),
+                              layer.SX, layer.DX, layer.PX, layer.IX, read_counts(layer, "X")),
         }
     dims = ("G", "K", "C", "FY", "FX") if op == "weight" else ("N", "G", "K", "OY", "OX")
     return {d: tile_axis(d) for d in dims}
 
 
-_READ_CACHE: dict[tuple[int, ...], Any] = {}
+def read_counts(layer: Layer, axis: str) -> np.ndarray:
+    """`count_below` of the input rows ("Y") or columns ("X") some output of the layer reads
+    (`axes.read_positions`), computed once per distinct axis."""
+    return _read_counts(*(getattr(layer, n + axis) for n in ("O", "F", "S", "D", "P", "I")))
 
 
-def _read_rows(layer: Layer, axis: str):
-    key = tuple(getattr(layer, n + axis) for n in ("O", "F", "S", "D", "P", "I"))
-    hit = _READ_CACHE.get(key)
-    if hit is None:
-        if len(_READ_CACHE) > 4096:
-            _READ_CACHE.clear()
-        hit = _READ_CACHE[key] = read_positions(*key)
-    return hit
+@functools.lru_cache(maxsize=4096)
+def _read_counts(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
+    counts = read_positions(o, f, s, d, p, i)
+    counts.flags.writeable = False      # shared by every caller: nobody may change it
+    return counts
 
 
-def _owner(op: str, dim: str) -> str | None:
+def axis_of(op: str, dim: str) -> str | None:
     """Key of the axis of `op` that the loop over `dim` controls, None if irrelevant."""
     if dim not in RELEVANT[op]:
         return None
@@ -167,7 +170,7 @@ def block_steps(schedule: Schedule, op: str, step_cost: Callable[[int], int] | N
     for j in range(b):
         dim = order[j]
         trips = schedule.trips(dim)
-        owner = _owner(op, dim)
+        owner = axis_of(op, dim)
         if trips > 1:
             if owner is None:
                 ents = [axes[k].split(j) for k in keys]
@@ -188,7 +191,8 @@ def buffer_words(schedule: Schedule, op: str) -> int:
     return n
 
 
-def _bytes(bits: int, gran: int) -> Callable[[int], int]:
+def _step_cost(bits: int, gran: int) -> Callable[[int], int]:
+    """Bytes of one DMA step of `words` words, rounded up to the granularity (docs/semantics.md)."""
     def cost(words: int) -> int:
         if words <= 0:
             return 0
@@ -210,7 +214,7 @@ def evaluate(schedule: Schedule, arch: Architecture | None = None) -> Traffic:
     reads: dict[str, OperandTraffic] = {}
     for op, bits in (("input", arch.input_bits), ("weight", arch.weight_bits)):
         words = block_steps(schedule, op)
-        nbytes = block_steps(schedule, op, _bytes(bits, gran)) if gran else bits_to_bytes(words * bits)
+        nbytes = block_steps(schedule, op, _step_cost(bits, gran)) if gran else bits_to_bytes(words * bits)
         reads[op] = OperandTraffic(words, 0, nbytes, 0)
 
     # Output: every block is visited the same number of runs r; each run ends in a
@@ -220,7 +224,7 @@ def evaluate(schedule: Schedule, arch: Architecture | None = None) -> Traffic:
     spills = writes - out_words
     if gran:
         runs = writes // out_words
-        psum, final = _bytes(arch.psum_bits, gran), _bytes(arch.output_bits, gran)
+        psum, final = _step_cost(arch.psum_bits, gran), _step_cost(arch.output_bits, gran)
         hist = _block_size_histogram(schedule, "output")
         read_b = sum(c * (runs - 1) * psum(s) for s, c in hist)
         write_b = sum(c * ((runs - 1) * psum(s) + final(s)) for s, c in hist)

@@ -18,13 +18,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..core.arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.arch import OPERANDS, Architecture, bits_to_bytes, words_to_bytes
+from ..core.dims import SPATIAL_AXES
 from ..core.errors import ConvschedError
 from ..core.layer import Layer
 from .axes import spatial_axis
-from .closed_form import RELEVANT, _read_rows
-
-_SPATIAL = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
+from .closed_form import axis_of, read_counts
 
 
 @dataclass
@@ -48,16 +47,6 @@ def _axis_keys(op: str) -> list[str]:
     return ["N", "G", "K", "OY", "OX"]
 
 
-def _owner(op: str, dim: str) -> str | None:
-    if dim not in RELEVANT[op]:
-        return None
-    if op == "input" and dim in ("OY", "FY"):
-        return "Y"
-    if op == "input" and dim in ("OX", "FX"):
-        return "X"
-    return dim
-
-
 def _placement(o_pos: int | None, f_pos: int | None, j: int, owned: bool) -> tuple[str, str, bool, bool]:
     """Where an input axis's output and filter loops sit relative to the split at loop `j`."""
     def rel(p: int | None) -> str:
@@ -79,10 +68,10 @@ class SpatialTable:
     def __init__(self, layer: Layer, axis: str) -> None:
         self.L = layer
         self.axis = axis
-        o, f = _SPATIAL[axis]
+        o, f = SPATIAL_AXES[axis]
         self.o_size, self.f_size = layer.dim_size(o), layer.dim_size(f)
         self.args = tuple(getattr(layer, n + axis) for n in ("S", "D", "P", "I"))
-        self.count_below = _read_rows(layer, axis)
+        self.count_below = read_counts(layer, axis)
         self._cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def table(self, o_pos: int | None, f_pos: int | None, j: int, owned: bool
@@ -161,7 +150,7 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
     if arch.dma_granularity:
         raise ConvschedError("the vectorised model has no DMA granularity; use model.evaluate for it")
     plan = _traffic_plan(layer, tuple(order), tuple(buffers[op] for op in OPERANDS))
-    size = layer._dim_sizes
+    size = layer.dim_sizes
     t = {d: np.asarray(tiles[d], dtype=np.int64) for d in order}
     n = {d: -(-size[d] // t[d]) for d in order}
     memo: dict[tuple[str, str], np.ndarray] = {}
@@ -206,8 +195,8 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
     O = layer.output_words
     writes = out["output"]
     spills = writes - O
-    total_bytes = (_bytes(out["input"], arch.input_bits) + _bytes(out["weight"], arch.weight_bits)
-                   + 2 * _bytes(spills, arch.psum_bits) + bits_to_bytes(O * arch.output_bits))
+    total_bytes = (words_to_bytes(out["input"], arch.input_bits) + words_to_bytes(out["weight"], arch.weight_bits)
+                   + 2 * words_to_bytes(spills, arch.psum_bits) + bits_to_bytes(O * arch.output_bits))
     buf_bytes = sum(buffer_bytes_many(bufw, arch).values())
     return VecTraffic(out["input"], out["weight"], spills, writes, bufw, total_bytes, buf_bytes)
 
@@ -253,8 +242,8 @@ def _traffic_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...])
         def factors(j: int, owner: str | None) -> tuple:
             fc, ic, ff, iff = 1, 1, [], []
             for k in keys:
-                if k in _SPATIAL:
-                    od, fd = _SPATIAL[k]
+                if k in SPATIAL_AXES:
+                    od, fd = SPATIAL_AXES[k]
                     F, I, _ = tabs.spatial[k].table(pos.get(od), pos.get(fd), j, owner == k)
                     for tab, acc, is_f in ((F, ff, True), (I, iff, False)):
                         g = _table_factor(layer, tab, od, fd, pos)
@@ -283,7 +272,7 @@ def _traffic_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...])
         steps = []
         for j in range(b):
             dim = order[j]
-            owner = _owner(op, dim)
+            owner = axis_of(op, dim)
             steps.append((dim, owner is None) + factors(j, owner))
         plan.append(((fc, ff), tuple(steps)))
     return tuple(plan)
@@ -319,8 +308,8 @@ def _buffer_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) 
         pos = {d: j for j, d in enumerate(order[:b])}
         const, tiled, spatial = 1, [], []
         for k in _axis_keys(op):
-            if k in _SPATIAL:
-                od, fd = _SPATIAL[k]
+            if k in SPATIAL_AXES:
+                od, fd = SPATIAL_AXES[k]
                 _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
                 g = _table_factor(layer, M, od, fd, pos)
                 if isinstance(g, int):
@@ -337,10 +326,5 @@ def _buffer_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) 
 
 def buffer_bytes_many(bufw: Mapping[str, np.ndarray], arch: Architecture) -> dict[str, np.ndarray]:
     """On-chip bytes per operand (doubled when double-buffered)."""
-    return {op: _bytes(bufw[op], arch.buffer_bits(op)) * arch.buffer_factor for op in OPERANDS}
+    return {op: words_to_bytes(bufw[op], arch.buffer_bits(op)) * arch.buffer_factor for op in OPERANDS}
 
-
-def _bytes(words, bits: int):
-    if bits % 8 == 0:
-        return words * (bits // 8)
-    return -(-(words * bits) // 8)

@@ -41,7 +41,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..core.arch import OPERANDS, Architecture
+from ..core.arch import OPERANDS, Architecture, words_to_bytes
+from ..core.dims import SPATIAL_AXES
 from ..core.errors import ConvschedError
 from ..core.layer import DIMS, Layer
 from ..core.limits import check_optimizer_layer
@@ -198,11 +199,9 @@ class _Best:
 def _objective(v, arch: Architecture, objective: str):
     if objective == "bytes":
         return v.total_bytes
-    from ..model.vectorised import _bytes
-    return _bytes(v.input_read, arch.input_bits) + _bytes(v.weight_read, arch.weight_bits)
+    return words_to_bytes(v.input_read, arch.input_bits) + words_to_bytes(v.weight_read, arch.weight_bits)
 
 
-_PAIRS = {"Y": ("OY", "FY"), "X": ("OX", "FX")}
 
 
 def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int], dims: Sequence[str],
@@ -216,7 +215,7 @@ def _spatial_pairs(layer: Layer, order: Sequence[str], levels: Mapping[str, int]
     tiles. A pair that is no better in every one of these than another pair
     (and has no fewer trips) can never be strictly better.
     """
-    o_dim, f_dim = _PAIRS[axis]
+    o_dim, f_dim = SPATIAL_AXES[axis]
     b = levels["input"]
     pos = {d: j for j, d in enumerate(order[:b])}
     key = (layer, axis, tuple(dims), pos.get(o_dim), pos.get(f_dim), b,
@@ -304,7 +303,7 @@ def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
     for d in order:
         if d in done:
             continue
-        axis = next((a for a, pair in _PAIRS.items() if d in pair), None)
+        axis = next((a for a, pair in SPATIAL_AXES.items() if d in pair), None)
         if axis is None:
             groups.append(([d], cands[d].reshape(-1, 1)))
             done.add(d)
@@ -314,7 +313,7 @@ def _groups(layer, order, levels, cands) -> list[tuple[list[str], np.ndarray]]:
             groups.append(([d], spt.reshape(-1, 1)))
             done.add(d)
         else:
-            dims = [x for x in _PAIRS[axis] if x in order and x in above_input]
+            dims = [x for x in SPATIAL_AXES[axis] if x in order and x in above_input]
             groups.append((dims, _spatial_pairs(layer, order, levels, dims, cands, axis)))
             done.update(dims)
     return groups
@@ -356,7 +355,7 @@ def _prefilter_groups(layer, arch, order, levels, groups, limits: np.ndarray):
     at_axis = (slice(None), np.arange(len(names)), axis_of)
     largest = np.maximum.reduceat(np.where(ok[:, None, :], tiles, 0), starts, axis=2)[at_axis]
     least = np.minimum.reduceat(np.where(ok[:, None, :], tiles, NO_BAR), starts, axis=2)[at_axis]
-    sizes = np.array([layer._dim_sizes[d] for d in names])
+    sizes = np.array([layer.dim_sizes[d] for d in names])
     few = -(-sizes // np.maximum(largest, 1))
     most = -(-sizes // least)
     empty = (largest == 0).any(axis=1).tolist()
@@ -499,7 +498,7 @@ def _least_words(layer: Layer, cands: Mapping[str, np.ndarray], prefixes) -> np.
     one below it the whole extent, and the input rows/columns the largest
     window of the smallest output and filter tiles above the buffer.
     """
-    from ..model.vectorised import _SPATIAL, _axis_keys, layer_tables
+    from ..model.vectorised import _axis_keys, layer_tables
     tabs = layer_tables(layer)
     small = {d: int(cands[d].min()) for d in DIMS if len(cands[d])}
     out = np.empty(len(prefixes), dtype=np.int64)
@@ -507,8 +506,8 @@ def _least_words(layer: Layer, cands: Mapping[str, np.ndarray], prefixes) -> np.
         pos = {d: j for j, d in enumerate(above)}
         w = 1
         for k in _axis_keys(op):
-            if k in _SPATIAL:
-                od, fd = _SPATIAL[k]
+            if k in SPATIAL_AXES:
+                od, fd = SPATIAL_AXES[k]
                 _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
                 w *= int(M[small[od] if od in pos else layer.dim_size(od),
                            small[fd] if fd in pos else layer.dim_size(fd)])

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from ..core.arch import OPERANDS, Architecture
+from ..core.arch import OPERANDS, Architecture, words_to_bytes
 from ..core.layer import DIMS, Layer
 from ..model.closed_form import RELEVANT
-from ..model.vectorised import _bytes
 from .structures import _input_bound_key, _reload_loops, _StructureTable, reload_loops
 
 if TYPE_CHECKING:
@@ -47,12 +46,12 @@ def _bound_bytes(layer: Layer, arch: Architecture, objective: str, r_weight, r_o
     """The objective's bytes when the weights are read `r_weight` times, each output block is written
     in `r_output` runs (every run but the first reads its partial sums back, every run but the last
     spills them, the last writes the output) and `input_words` input words are read."""
-    w = _bytes(layer.weight_words * r_weight, arch.weight_bits)
-    x = _bytes(input_words, arch.input_bits)
+    w = words_to_bytes(layer.weight_words * r_weight, arch.weight_bits)
+    x = words_to_bytes(input_words, arch.input_bits)
     if objective == "reads":
         return w + x
     O = layer.output_words
-    return w + x + 2 * _bytes(O * r_output - O, arch.psum_bits) + _bytes(O, arch.output_bits)
+    return w + x + 2 * words_to_bytes(O * r_output - O, arch.psum_bits) + words_to_bytes(O, arch.output_bits)
 
 
 def trips_lower_bound(layer, arch, objective, order, levels, n_min: Mapping[str, int],
@@ -177,7 +176,7 @@ class _InputFloor:
         return t, t
 
     def words(self, step: int, pts, open_at, t_hi, fewest_trips):
-        size = self.layer._dim_sizes
+        size = self.layer.dim_sizes
 
         seen: dict[int, tuple] = {}
 
@@ -308,7 +307,7 @@ def fewest_fitting_trips(layer: Layer, arch: Architecture, tab: _StructureTable,
     largest candidates' trips for all. `rows`: the table's rows `words` are of (default all).
     """
     above = tab.above_mask if rows is None else tab.above_mask[rows]
-    size = layer._dim_sizes
+    size = layer.dim_sizes
     out = np.tile(np.array([-(-size[d] // int(cands[d].max())) if len(cands[d]) else 1 for d in DIMS],
                            dtype=np.int64), (len(words), 1))
     if arch.capacity is None or any(arch.buffer_bits(op) % 8 for op in OPERANDS):
@@ -453,5 +452,5 @@ def input_capacity_words(arch: Architecture) -> int | None:
 @functools.lru_cache(maxsize=1024)
 def compulsory_input_words(layer: Layer) -> int:
     """Input elements some output reads (padding excluded, stride/dilation gaps excluded)."""
-    from ..model.closed_form import _read_rows
-    return layer.N * layer.C * int(_read_rows(layer, "Y")[-1]) * int(_read_rows(layer, "X")[-1])
+    from ..model.closed_form import read_counts
+    return layer.N * layer.C * int(read_counts(layer, "Y")[-1]) * int(read_counts(layer, "X")[-1])

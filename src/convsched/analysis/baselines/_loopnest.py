@@ -37,7 +37,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ...core.arch import OPERANDS, Architecture
+from ...core.arch import OPERANDS, Architecture, words_to_bytes
 from ...core.layer import Layer
 from ...core.schedule import Schedule
 from ...model.closed_form import RELEVANT
@@ -61,10 +61,6 @@ class Prediction:
     @property
     def total(self) -> int:
         return self.input + self.weight + self.output
-
-
-def _bytes(words, bits: int):
-    return -(-(np.asarray(words, dtype=np.int64) * bits) // 8)
 
 
 def _trips(D: int, t):
@@ -167,9 +163,9 @@ class LoopNestModel:
         else:
             out_words = 2 * words["output"] - O
         res = {"input_words": words["input"], "weight_words": words["weight"], "output_words": out_words}
-        res["input"] = _bytes(words["input"], arch.input_bits)
-        res["weight"] = _bytes(words["weight"], arch.weight_bits)
-        res["output"] = _bytes(out_words, arch.output_bits)
+        res["input"] = words_to_bytes(np.asarray(words["input"], dtype=np.int64), arch.input_bits)
+        res["weight"] = words_to_bytes(np.asarray(words["weight"], dtype=np.int64), arch.weight_bits)
+        res["output"] = words_to_bytes(np.asarray(out_words, dtype=np.int64), arch.output_bits)
         res["total"] = res["input"] + res["weight"] + res["output"]
         res["words"] = words["input"] + words["weight"] + out_words
         return res
