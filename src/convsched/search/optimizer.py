@@ -43,7 +43,7 @@ import numpy as np
 
 from ..core.arch import OPERANDS, Architecture, words_to_bytes
 from ..core.dims import SPATIAL_AXES
-from ..core.errors import ConvschedError
+from ..core.errors import ConvschedError, NoFeasibleSchedule
 from ..core.layer import DIMS, Layer
 from ..core.limits import check_optimizer_layer
 from ..core.schedule import Schedule
@@ -693,9 +693,10 @@ def optimize_capacities(layer: Layer, archs: Sequence[Architecture], constraints
             out.append(ConvschedError(f"the incumbent schedule {incumbents[k]} is not in the searched space"))
         elif best.schedule is None:
             need_bytes = smallest_capacity(layer, arch, cons, cands)
-            out.append(ConvschedError(
+            out.append(NoFeasibleSchedule(
                 f"no schedule of layer {layer} fits the buffer capacity; the smallest that fits is {need_bytes} "
-                f"bytes ({'double-buffered, ' if arch.double_buffer else ''}try --buffer {need_bytes}B or more)"))
+                f"bytes ({'double-buffered, ' if arch.double_buffer else ''}try --buffer {need_bytes}B or more)",
+                layer, need_bytes))
         else:
             order, levels, tiles = best.schedule
             sched = Schedule(layer, tuple(order), tiles, levels)
