@@ -1,0 +1,250 @@
+"""The multi-level model over arrays of tile candidates for one nest structure (the optimizer's form).
+
+Same method as `model.nest_model` (docs/multilevel.md), with every tile an array (broadcast together):
+
+* a plain axis keeps, per depth, a short list of (length array, count array) classes -- a loop of
+  tile t cuts each class into `L // t` ranges of t and one of `L % t` -- so each of its sums is a
+  few array operations;
+* an input row (column) axis depends on where its ranges sit, so its sums are computed per distinct
+  combination of its own tiles (`SpatialAxis` of the scalar model, cached) and gathered back onto
+  the candidates.
+
+DMA granularity is not vectorised (each step is rounded on its own): use `evaluate_nest` for it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..core.arch import words_to_bytes
+from ..core.dims import DIMS, SPATIAL_AXES
+from ..core.errors import ConvschedError
+from ..core.hierarchy import Hierarchy
+from ..core.layer import Layer
+from .closed_form import axis_of
+from .nest_model import SpatialAxis
+from .nest_traffic import MAIN, energy_weight, source_of
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class NestStructure:
+    """A nest without its tile sizes: the loops' dimensions, outermost first, and the buffer positions."""
+
+    dims: tuple[str, ...]
+    buffers: Mapping[str, Mapping[str, int]]
+
+
+class _PlainAxis:
+    """`nest_model.PlainAxis` over arrays of tiles."""
+
+    def __init__(self, size: int, positions: Sequence[int], tiles: Sequence[Array]) -> None:
+        self.positions = list(positions)
+        self.tiles = list(tiles)
+        self.depths: list[list[tuple[Array, Array]]] = [[(np.asarray(size, dtype=np.int64), np.int64(1))]]
+        for t in self.tiles:
+            classes = [(t, sum(c * (n // t) for n, c in self.depths[-1]))]
+            classes += [(n % t, c * (n % t > 0)) for n, c in self.depths[-1]]
+            self.depths.append(classes)
+        self.size = size
+
+    def depth_before(self, j: int) -> int:
+        return sum(1 for p in self.positions if p < j)
+
+    def ranges(self, depth: int) -> Array:
+        return sum(c for _, c in self.depths[depth])
+
+    def _leaf(self, n: Array) -> Array:
+        return np.minimum(n, self.tiles[-1]) if self.tiles else n
+
+    def max_size(self) -> Array:
+        return self._leaf(np.asarray(self.size, dtype=np.int64))
+
+    def first(self) -> Array:
+        return self._leaf(np.asarray(self.size, dtype=np.int64))
+
+    def split(self, j: int) -> tuple[Array, Array]:
+        q = self.depth_before(j)
+        if q == len(self.tiles):
+            s = sum(n * c for n, c in self.depths[q])
+            return s, s
+        tm = self.tiles[-1]
+        return (sum(np.minimum(n, tm) * c for n, c in self.depths[q]),
+                sum(np.where(n <= tm, n, 0) * c for n, c in self.depths[q]))
+
+    def owned_split(self, j: int) -> tuple[Array, Array]:
+        k = self.positions.index(j)
+        t = self.tiles[k]
+        first = 0
+        for n, c in self.depths[k]:
+            full, rest = n // t, n % t
+            first = first + c * (np.maximum(full - 1, 0) * self._leaf(t) + ((full >= 1) & (rest > 0)) * self._leaf(rest))
+        return first, 0
+
+
+@functools.lru_cache(maxsize=65536)
+def _spatial_sums(layer: Layer, axis: str, loops: tuple[tuple[int, str, int], ...], splits: tuple[int, ...]
+                  ) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+    """(first block's set size, largest set size, (ΣF, ΣI) for each split in `splits`) of a spatial axis;
+    a split `j` that is one of the axis's own loops is its owned split."""
+    ax = SpatialAxis(layer, axis, loops)
+    own = {p for p, _, _ in loops}
+    out = []
+    for j in splits:
+        ents = ax.owned_split(j) if j in own else ax.split(j)
+        out.append((sum(f * c for f, _, c in ents), sum(i * c for _, i, c in ents)))
+    first = ax.split(-1)
+    return sum(f * c for f, _, c in first), ax.max_size(), tuple(out)
+
+
+class _SpatialAxis:
+    """The input rows (columns) over arrays of tiles: scalar sums per distinct tile combination."""
+
+    def __init__(self, layer: Layer, axis: str, loops: Sequence[tuple[int, str, Array]], splits: Sequence[int],
+                 shape: tuple[int, ...]) -> None:
+        self.splits = list(splits)
+        tiles = [np.broadcast_to(t, shape).ravel() for _, _, t in loops]
+        if tiles:
+            combos, inverse = np.unique(np.stack(tiles, axis=1), axis=0, return_inverse=True)
+        else:
+            combos, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(int(np.prod(shape)), dtype=np.int64)
+        inverse = inverse.reshape(-1)
+        first, largest = np.empty(len(combos), np.int64), np.empty(len(combos), np.int64)
+        sums = np.empty((len(combos), len(self.splits), 2), np.int64)
+        for u, combo in enumerate(combos.tolist()):
+            spec = tuple((p, d, int(t)) for (p, d, _), t in zip(loops, combo))
+            f, m, s = _spatial_sums(layer, axis, spec, tuple(self.splits))
+            first[u], largest[u] = f, m
+            sums[u] = s
+        self._first = first[inverse].reshape(shape)
+        self._max = largest[inverse].reshape(shape)
+        self._sums = sums[inverse].reshape(shape + (len(self.splits), 2))
+
+    def first(self) -> Array:
+        return self._first
+
+    def max_size(self) -> Array:
+        return self._max
+
+    def split(self, j: int) -> tuple[Array, Array]:
+        k = self.splits.index(j)
+        return self._sums[..., k, 0], self._sums[..., k, 1]
+
+    owned_split = split
+
+
+@dataclass(frozen=True)
+class NestWordsMany:
+    """Per level and operand held there: words across the boundary above it (reads, writes) and its
+    buffer words, each an array over the candidates."""
+
+    reads: dict[str, dict[str, Array]]
+    writes: dict[str, dict[str, Array]]
+    buffer_words: dict[str, dict[str, Array]]
+
+
+def _operand_words(layer: Layer, dims: Sequence[str], tiles: Sequence[Array], op: str, position: int,
+                   shape: tuple[int, ...]) -> tuple[Array, Array]:
+    """(words of the block sequence, largest block) of `op`'s buffer below the first `position` loops."""
+    above = list(range(position))
+    plain = {}
+    for d in DIMS:
+        ks = [k for k in above if dims[k] == d]
+        plain[d] = _PlainAxis(layer.dim_size(d), ks, [tiles[k] for k in ks])
+    if op == "input":
+        axes: dict[str, _PlainAxis | _SpatialAxis] = {d: plain[d] for d in ("N", "G", "C")}
+        for axis, pair in SPATIAL_AXES.items():
+            loops = [(k, dims[k], tiles[k]) for k in above if dims[k] in pair]
+            axes[axis] = _SpatialAxis(layer, axis, loops, [-1, *above], shape)
+    else:
+        keys = ("G", "K", "C", "FY", "FX") if op == "weight" else ("N", "G", "K", "OY", "OX")
+        axes = {d: plain[d] for d in keys}
+    total = np.ones(shape, dtype=np.int64)
+    for a in axes.values():
+        total = total * a.first()
+    for j in above:
+        dim = dims[j]
+        owner = axis_of(op, dim)
+        mult = np.ones(shape, dtype=np.int64)
+        for e in DIMS:
+            if axis_of(op, e) is None and e != dim:
+                mult = mult * plain[e].ranges(plain[e].depth_before(j))
+        fs, is_ = [], []
+        for key, a in axes.items():
+            f, i = a.owned_split(j) if key == owner else a.split(j)
+            fs.append(f)
+            is_.append(i)
+        step = np.prod(np.broadcast_arrays(*fs), axis=0) - np.prod(np.broadcast_arrays(*is_), axis=0)
+        if owner is None:
+            p = plain[dim]
+            k = p.positions.index(j)
+            step = step * (p.ranges(k + 1) - p.ranges(k))
+        total = total + mult * step
+    largest = np.ones(shape, dtype=np.int64)
+    for a in axes.values():
+        largest = largest * a.max_size()
+    return total, largest
+
+
+def evaluate_nest_many(layer: Layer, structure: NestStructure, tiles: Sequence[Array | int],
+                       hierarchy: Hierarchy) -> NestWordsMany:
+    """Words per boundary and buffer words per level for every candidate: `tiles[k]` are the tile sizes of
+    loop k (arrays broadcast together). Candidates must be valid nests (each tile at most the previous
+    tile of its dimension); use `evaluate_nest` for one nest with every check and a DMA granularity."""
+    if len(tiles) != len(structure.dims):
+        raise ConvschedError(f"{len(tiles)} tile arrays for {len(structure.dims)} loops; give one per loop")
+    arrays = [np.asarray(t, dtype=np.int64) for t in tiles]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+    reads: dict[str, dict[str, Array]] = {}
+    writes: dict[str, dict[str, Array]] = {}
+    bufw: dict[str, dict[str, Array]] = {}
+    for lv in hierarchy.levels:
+        reads[lv.name], writes[lv.name], bufw[lv.name] = {}, {}, {}
+        for op in lv.holds:
+            words, largest = _operand_words(layer, structure.dims, arrays, op, structure.buffers[lv.name][op], shape)
+            if op == "output":
+                reads[lv.name][op], writes[lv.name][op] = words - layer.output_words, words
+            else:
+                reads[lv.name][op], writes[lv.name][op] = words, np.zeros(shape, dtype=np.int64)
+            bufw[lv.name][op] = largest
+    return NestWordsMany(reads, writes, bufw)
+
+
+def nest_bytes_many(words: NestWordsMany, hierarchy: Hierarchy, layer: Layer) -> tuple[Array, Array, dict[str, Array]]:
+    """(main-memory bytes, energy, bytes per boundary) of every candidate (no DMA granularity)."""
+    bits = {"input": hierarchy.input_bits, "weight": hierarchy.weight_bits}
+    main = 0
+    energy = 0.0
+    per_level: dict[str, Array] = {}
+    O = layer.output_words
+    for lv in hierarchy.levels:
+        level_bytes = 0
+        for op in lv.holds:
+            if op == "output":   # spills read back and written at psum bits, one final write each
+                spills = words.reads[lv.name][op]
+                b = 2 * words_to_bytes(spills, hierarchy.psum_bits) + words_to_bytes(O, hierarchy.output_bits)
+            else:
+                b = words_to_bytes(words.reads[lv.name][op], bits[op])
+            src = source_of(hierarchy, lv.name, op)
+            if src == MAIN:
+                main = main + b
+            energy = energy + b * energy_weight(hierarchy, src)
+            level_bytes = level_bytes + b
+        per_level[lv.name] = level_bytes
+    return main, energy, per_level
+
+
+def buffer_bytes_many(words: NestWordsMany, hierarchy: Hierarchy) -> dict[str, Array]:
+    """On-chip bytes per level (the sum over its operands, doubled where it double-buffers)."""
+    out = {}
+    for lv in hierarchy.levels:
+        arch = hierarchy.level_arch(lv.name)
+        out[lv.name] = sum(words_to_bytes(words.buffer_words[lv.name][op], arch.buffer_bits(op)) * arch.buffer_factor
+                           for op in lv.holds)
+    return out
+
