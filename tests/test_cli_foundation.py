@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from clihelp import one_line_error, run
 
 from convsched.core.arch import Architecture
-from convsched.model.closed_form import evaluate
+from convsched.core.hierarchy import Hierarchy
 from convsched.core.schedule import Schedule
-from clihelp import one_line_error, run
+from convsched.model.closed_form import evaluate
+from convsched.model.nest_traffic import single_level_traffic
 
 GOOD = {"layer": {"K": 4, "C": 4, "OY": 4, "OX": 4, "FY": 3, "FX": 3, "PY": 1, "PX": 1},
         "order": ["C", "K", "OY"], "tiles": {"C": 2, "K": 2, "OY": 2},
@@ -24,7 +26,10 @@ def write(tmp_path: Path, obj, name: str = "s.json") -> Path:
 
 
 def library_json(schedule: dict, arch: Architecture | None = None) -> dict:
-    return evaluate(Schedule.from_dict(schedule), arch).to_json()
+    """What `evaluate --json` gives: the traffic's JSON, and the one-level hierarchy's boundary and energy."""
+    t = evaluate(Schedule.from_dict(schedule), arch)
+    one = single_level_traffic(t, Hierarchy.from_architecture(arch or Architecture())).to_json()
+    return {**t.to_json(), "boundaries": one["boundaries"], "energy": one["energy"]}
 
 
 # ---- evaluate --json ------------------------------------------------------------------
@@ -34,7 +39,10 @@ def test_evaluate_json_to_stdout(tmp_path):
     assert r.stderr == ""
     obj = json.loads(r.stdout)          # exactly one JSON object and nothing else
     assert isinstance(obj, dict)
-    assert set(obj) == {"traffic", "buffer_words", "total_words", "total_bytes", "macs"}
+    # today's keys, with the one-level hierarchy's boundaries and energy added (issue 16)
+    assert set(obj) == {"traffic", "buffer_words", "total_words", "total_bytes", "macs", "boundaries", "energy"}
+    assert obj["boundaries"] == [{"level": "L1", "traffic": obj["traffic"], "bytes": obj["total_bytes"]}]
+    assert obj["energy"] == 200 * obj["total_bytes"]
     assert set(obj["traffic"]) == {"input", "weight", "output"}
     for op in ("input", "weight", "output"):
         assert set(obj["traffic"][op]) == {"read", "write"}

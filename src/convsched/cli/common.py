@@ -14,6 +14,7 @@ import typer
 from ..core.arch import Architecture
 from ..core.errors import ConvschedError
 from ..core.fileio import MAX_INT_DIGITS, shorten
+from ..core.hierarchy import Hierarchy, load_hierarchy
 from ..core.outputs import check_output, open_output, write_output
 from .output import plain_console
 
@@ -46,7 +47,12 @@ def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], in
         return n
     return parse
 
-ArchOpt = typer.Option(None, "--arch", help="Architecture YAML file (word sizes, buffer, double_buffer, dma_granularity).")
+ArchOpt = typer.Option(None, "--arch", metavar="FILE|PRESET",
+                       help="Architecture: a YAML file (word sizes, buffer, double_buffer, dma_granularity) or the "
+                            "built-in 'single'.")
+HierarchyOpt = typer.Option(None, "--arch", metavar="FILE|PRESET",
+                            help="Architecture or memory hierarchy: a YAML file (one buffer, or levels as in "
+                                 "docs/multilevel.md) or a built-in one: single, gap8, gap9.")
 BitsOpt = typer.Option(None, "--bits", help="Bits of every word (input, weight, partial sum, output).",
                        parser=whole_number(1), metavar="INTEGER")
 PsumBitsOpt = typer.Option(None, "--psum-bits", help="Bits of a partial sum (overrides --bits for partial sums).",
@@ -66,7 +72,12 @@ def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int
     if arch is not None and (bits is not None or psum_bits is not None):
         raise ConvschedError("give either --arch FILE or --bits/--psum-bits, not both")
     if arch is not None:
-        base = Architecture.from_file(arch)
+        hierarchy = load_hierarchy(arch)
+        if not hierarchy.is_single_level:
+            raise ConvschedError(f"--arch {shorten(str(arch))} has the levels {', '.join(hierarchy.names)}; this "
+                                 "command works on one buffer level: give a single-level architecture (e.g. --arch "
+                                 "single); evaluate and simulate take hierarchies")
+        base = hierarchy.architecture()
     elif base is not None:
         if bits is not None:
             base = replace(base, input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
@@ -77,6 +88,17 @@ def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int
     if overrides:
         base = replace(base, **overrides)
     return base
+
+
+def load_hierarchy_opt(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int],
+                       base: Optional[Architecture] = None) -> Hierarchy:
+    """The hierarchy from --arch (a preset or file, of one level or several), or the single-level
+    architecture `load_arch` makes from --bits/--psum-bits and the schedule file's own."""
+    if arch is None:
+        return Hierarchy.from_architecture(load_arch(None, bits, psum_bits, base))
+    if bits is not None or psum_bits is not None:
+        raise ConvschedError("give either --arch FILE or --bits/--psum-bits, not both")
+    return load_hierarchy(arch)
 
 
 #: Options that name outputs: every other option or argument naming an existing file is an input.

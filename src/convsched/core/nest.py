@@ -18,10 +18,10 @@ from typing import Any, Iterator, Mapping
 from .arch import OPERANDS
 from .dims import DIMS
 from .errors import ConvschedError
-from .fileio import load_user_data
+from .fileio import load_user_data, shorten
 from .hierarchy import SINGLE_LEVEL, Hierarchy
 from .layer import Layer
-from .schedule import Schedule
+from .schedule import Schedule, ScheduleInput, schedule_input_from_data
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class Nest:
             raise ConvschedError("a schedule must be a JSON object with layer, loops and buffers")
         if "loops" not in data:
             return cls.from_schedule(Schedule.from_dict(data), level)
-        known = {"layer", "loops", "buffers", "name"}
+        known = {"layer", "loops", "buffers", "name", "network", "used_by"}
         unknown = sorted(map(str, set(data) - known))
         if unknown:
             raise ConvschedError(f"unknown schedule key(s) {', '.join(unknown)}; a nest has layer, loops, buffers")
@@ -204,3 +204,30 @@ class Nest:
     @classmethod
     def from_file(cls, path: str | Path, level: str = SINGLE_LEVEL) -> "Nest":
         return cls.from_dict(load_user_data(path, "schedule file", fmt="json"), level)
+
+
+@dataclass(frozen=True)
+class NestInput:
+    """A multi-level schedule as a file gives it (`loops` and per-level `buffers`), with its name."""
+
+    nest: Nest
+    name: str | None = None
+
+
+def load_schedule_or_nest(path: str | Path, layer_name: str | None = None) -> ScheduleInput | NestInput:
+    """A schedule file of either form: a nest (`loops`, per-level `buffers`) as a `NestInput`, else what
+    `load_schedule` reads (a single-level schedule, or one layer of `optimize --json` output)."""
+    fmt = "yaml" if Path(path).suffix.lower() in (".yaml", ".yml") else "json"
+    where = f"schedule file {path}"
+    data = load_user_data(path, "schedule file", fmt=fmt)
+    if not (isinstance(data, Mapping) and "loops" in data):
+        return schedule_input_from_data(data, where, layer_name)
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ConvschedError(f"{where}: 'name' must be a string, the layer's name")
+    if layer_name is not None and layer_name != name:
+        raise ConvschedError(f"{where} holds one schedule, not optimize output; drop --layer {shorten(layer_name)!r}")
+    try:
+        return NestInput(Nest.from_dict(data), name)
+    except ConvschedError as e:
+        raise ConvschedError(f"{where}: {e}") from None

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from ..core.arch import OPERANDS
 from ..core.hierarchy import Hierarchy
-from .closed_form import OperandTraffic
+from .closed_form import OperandTraffic, Traffic
 
 #: The outer holder's name when it is main memory.
 MAIN = "main"
@@ -97,3 +97,12 @@ def nest_energy(hierarchy: Hierarchy, boundaries: tuple[BoundaryTraffic, ...]) -
     """Sum over boundaries and operands of bytes times the energy weight of their outer holder."""
     return float(sum(b.operands[op].bytes * energy_weight(hierarchy, b.sources[op])
                      for b in boundaries for op in OPERANDS if b.sources[op] is not None))
+
+
+def single_level_traffic(traffic: Traffic, hierarchy: Hierarchy) -> NestTraffic:
+    """A single-level result as the one boundary of a one-level hierarchy (what `evaluate` adds to
+    today's keys): the same words and bytes, every operand from main memory."""
+    (level,) = hierarchy.names
+    boundary = BoundaryTraffic(level, {op: traffic.operand(op) for op in OPERANDS}, {op: MAIN for op in OPERANDS})
+    return NestTraffic((boundary,), {level: dict(traffic.buffer_words)}, {level: dict(traffic.buffer_bytes)},
+                       traffic.macs, nest_energy(hierarchy, (boundary,)))

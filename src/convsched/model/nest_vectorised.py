@@ -15,6 +15,7 @@ DMA granularity is not vectorised (each step is rounded on its own): use `evalua
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -102,17 +103,25 @@ def _spatial_sums(layer: Layer, axis: str, loops: tuple[tuple[int, str, int], ..
     return sum(f * c for f, _, c in first), ax.max_size(), tuple(out)
 
 
+def clear_caches() -> None:
+    """Empty the per-layer input-row tables (for cold-start measurements)."""
+    _spatial_sums.cache_clear()
+
+
 class _SpatialAxis:
     """The input rows (columns) over arrays of tiles: scalar sums per distinct tile combination."""
 
-    def __init__(self, layer: Layer, axis: str, loops: Sequence[tuple[int, str, Array]], splits: Sequence[int],
-                 shape: tuple[int, ...]) -> None:
+    def __init__(self, layer: Layer, axis: str, loops: Sequence[tuple[int, str, Array]], splits: Sequence[int]
+                 ) -> None:
         self.splits = list(splits)
-        tiles = [np.broadcast_to(t, shape).ravel() for _, _, t in loops]
+        # Only this axis's own tiles matter: work on their joint broadcast shape (small on a grid of
+        # candidates), and let numpy broadcast the results onto the others.
+        sub = np.broadcast_shapes(*(np.shape(t) for _, _, t in loops)) if loops else ()
+        tiles = [np.broadcast_to(t, sub).ravel() for _, _, t in loops]
         if tiles:
             combos, inverse = np.unique(np.stack(tiles, axis=1), axis=0, return_inverse=True)
         else:
-            combos, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(int(np.prod(shape)), dtype=np.int64)
+            combos, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(1, dtype=np.int64)
         inverse = inverse.reshape(-1)
         first, largest = np.empty(len(combos), np.int64), np.empty(len(combos), np.int64)
         sums = np.empty((len(combos), len(self.splits), 2), np.int64)
@@ -121,9 +130,9 @@ class _SpatialAxis:
             f, m, s = _spatial_sums(layer, axis, spec, tuple(self.splits))
             first[u], largest[u] = f, m
             sums[u] = s
-        self._first = first[inverse].reshape(shape)
-        self._max = largest[inverse].reshape(shape)
-        self._sums = sums[inverse].reshape(shape + (len(self.splits), 2))
+        self._first = first[inverse].reshape(sub)
+        self._max = largest[inverse].reshape(sub)
+        self._sums = sums[inverse].reshape(sub + (len(self.splits), 2))
 
     def first(self) -> Array:
         return self._first
@@ -148,8 +157,14 @@ class NestWordsMany:
     buffer_words: dict[str, dict[str, Array]]
 
 
-def _operand_words(layer: Layer, dims: Sequence[str], tiles: Sequence[Array], op: str, position: int,
-                   shape: tuple[int, ...]) -> tuple[Array, Array]:
+def _product(factors) -> Array | int:
+    """The product of arrays that broadcast together, grown only as far as the factors need (a grid of
+    candidates stays in its small per-loop shapes until the factors meet)."""
+    return functools.reduce(operator.mul, factors, 1)
+
+
+def _operand_words(layer: Layer, dims: Sequence[str], tiles: Sequence[Array], op: str, position: int
+                   ) -> tuple[Array | int, Array | int]:
     """(words of the block sequence, largest block) of `op`'s buffer below the first `position` loops."""
     above = list(range(position))
     plain = {}
@@ -160,35 +175,28 @@ def _operand_words(layer: Layer, dims: Sequence[str], tiles: Sequence[Array], op
         axes: dict[str, _PlainAxis | _SpatialAxis] = {d: plain[d] for d in ("N", "G", "C")}
         for axis, pair in SPATIAL_AXES.items():
             loops = [(k, dims[k], tiles[k]) for k in above if dims[k] in pair]
-            axes[axis] = _SpatialAxis(layer, axis, loops, [-1, *above], shape)
+            axes[axis] = _SpatialAxis(layer, axis, loops, [-1, *above])
     else:
         keys = ("G", "K", "C", "FY", "FX") if op == "weight" else ("N", "G", "K", "OY", "OX")
         axes = {d: plain[d] for d in keys}
-    total = np.ones(shape, dtype=np.int64)
-    for a in axes.values():
-        total = total * a.first()
+    total = _product(a.first() for a in axes.values())
     for j in above:
         dim = dims[j]
         owner = axis_of(op, dim)
-        mult = np.ones(shape, dtype=np.int64)
-        for e in DIMS:
-            if axis_of(op, e) is None and e != dim:
-                mult = mult * plain[e].ranges(plain[e].depth_before(j))
+        mult = _product(plain[e].ranges(plain[e].depth_before(j)) for e in DIMS
+                        if axis_of(op, e) is None and e != dim)
         fs, is_ = [], []
         for key, a in axes.items():
             f, i = a.owned_split(j) if key == owner else a.split(j)
             fs.append(f)
             is_.append(i)
-        step = np.prod(np.broadcast_arrays(*fs), axis=0) - np.prod(np.broadcast_arrays(*is_), axis=0)
+        step = _product(fs) - _product(is_)
         if owner is None:
             p = plain[dim]
             k = p.positions.index(j)
             step = step * (p.ranges(k + 1) - p.ranges(k))
         total = total + mult * step
-    largest = np.ones(shape, dtype=np.int64)
-    for a in axes.values():
-        largest = largest * a.max_size()
-    return total, largest
+    return total, _product(a.max_size() for a in axes.values())
 
 
 def evaluate_nest_many(layer: Layer, structure: NestStructure, tiles: Sequence[Array | int],
@@ -206,12 +214,13 @@ def evaluate_nest_many(layer: Layer, structure: NestStructure, tiles: Sequence[A
     for lv in hierarchy.levels:
         reads[lv.name], writes[lv.name], bufw[lv.name] = {}, {}, {}
         for op in lv.holds:
-            words, largest = _operand_words(layer, structure.dims, arrays, op, structure.buffers[lv.name][op], shape)
+            words, largest = _operand_words(layer, structure.dims, arrays, op, structure.buffers[lv.name][op])
+            words = np.broadcast_to(np.asarray(words, dtype=np.int64), shape)
             if op == "output":
                 reads[lv.name][op], writes[lv.name][op] = words - layer.output_words, words
             else:
-                reads[lv.name][op], writes[lv.name][op] = words, np.zeros(shape, dtype=np.int64)
-            bufw[lv.name][op] = largest
+                reads[lv.name][op], writes[lv.name][op] = words, np.broadcast_to(np.int64(0), shape)
+            bufw[lv.name][op] = np.broadcast_to(np.asarray(largest, dtype=np.int64), shape)
     return NestWordsMany(reads, writes, bufw)
 
 
