@@ -22,8 +22,8 @@ def zhang_schedule():
 
 def test_zhang_by_hand():
     s = zhang_schedule()
-    assert zhang2015.expresses(s)
-    p = zhang2015.predict(s, A)
+    assert zhang2015.MODEL.expresses(s)
+    p = zhang2015.MODEL.predict(s, A)
     # 2*1*2*2 = 8 tiles; input tile 1 x (1*1+3) x (3*1+3) = 24 words; weight tile 2*1*9 = 18; 4 output tiles of 16
     assert (p.input, p.weight, p.output) == (8 * 24, 8 * 18, 4 * 16)
     exact = evaluate(s, A)
@@ -32,20 +32,20 @@ def test_zhang_by_hand():
 
 def test_spaces():
     s = zhang_schedule()
-    assert peemen2013.expresses(s)                # Zhang's loop nest is one of Peemen's
-    assert not zhang2015.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 2, "weight": 1, "output": 2}))
-    assert peemen2013.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 2, "weight": 1, "output": 2}))
-    assert not zhang2015.expresses(Schedule(L, ("FY",), {"FY": 1}, {"input": 1, "weight": 1, "output": 0}))
-    assert wolflam.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {op: 1 for op in OPERANDS}))
-    assert not wolflam.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 2, "weight": 1, "output": 2}))
-    assert yang2016.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 0, "weight": 1, "output": 2}))
+    assert peemen2013.MODEL.expresses(s)                # Zhang's loop nest is one of Peemen's
+    assert not zhang2015.MODEL.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 2, "weight": 1, "output": 2}))
+    assert peemen2013.MODEL.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 2, "weight": 1, "output": 2}))
+    assert not zhang2015.MODEL.expresses(Schedule(L, ("FY",), {"FY": 1}, {"input": 1, "weight": 1, "output": 0}))
+    assert wolflam.MODEL.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {op: 1 for op in OPERANDS}))
+    assert not wolflam.MODEL.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 2, "weight": 1, "output": 2}))
+    assert yang2016.MODEL.expresses(Schedule(L, ("K", "OY"), {"K": 2, "OY": 2}, {"input": 0, "weight": 1, "output": 2}))
 
 
 def test_where_the_assumptions_hold_the_models_are_exact():
     layer = Layer(K=4, C=3, OY=6, OX=6, FY=3, FX=3)          # no padding, stride 1
     untiled = Schedule(layer, (), {}, {op: 0 for op in OPERANDS})
     exact = evaluate(untiled, A).total_bytes
-    for mod in (yang2016, wolflam):
+    for mod in (yang2016.MODEL, wolflam.MODEL):
         assert mod.expresses(untiled)
         assert mod.predict(untiled, A).total == exact
 
@@ -53,13 +53,13 @@ def test_where_the_assumptions_hold_the_models_are_exact():
 def test_overlap_and_halo():
     layer = Layer(K=2, C=2, OY=8, OX=8, FY=3, FX=3)
     s = Schedule(layer, ("K", "OY"), {"K": 1, "OY": 2}, {"input": 2, "weight": 1, "output": 2})
-    p13, p15 = peemen2013.predict(s, A), peemen2015.predict(s, A)
+    p13, p15 = peemen2013.MODEL.predict(s, A), peemen2015.MODEL.predict(s, A)
     assert p15.input < p13.input and p15.weight == p13.weight
     # Peemen'15 reloads only the t*S new rows along the innermost input loop: 2 K x (4 rows + 3 * 2 rows) x 10 x 2
     assert p15.input == 2 * (4 + 3 * 2) * 10 * 2
     assert p15.input == evaluate(s, A).input.read_bytes     # here that is exactly what is moved
     wl = Schedule(layer, ("K", "OY"), {"K": 1, "OY": 2}, {op: 2 for op in OPERANDS})
-    assert wolflam.predict(wl, A).input == 2 * 4 * (2 * 10 * 2)   # t*S = 2 rows per tile, no halo
+    assert wolflam.MODEL.predict(wl, A).input == 2 * 4 * (2 * 10 * 2)   # t*S = 2 rows per tile, no halo
 
 
 def test_choices_fit_and_are_expressible():

@@ -12,7 +12,7 @@ from convsched.core.arch import Architecture
 from convsched.core.errors import ConvschedError
 from convsched.hwc import compare_layer, run_hwc, smallest_total_buffer
 from convsched.hwc.config import HWCConfig
-from convsched.hwc.cycles import _lanes, cycle_model, execute, slowdown, tile_steps
+from convsched.hwc.cycles import cycle_model, cycle_report, execute, lanes, slowdown, tile_steps
 from convsched.hwc.eventsim import CYCLE_TOLERANCE, event_simulate
 from convsched.core.layer import Layer
 from convsched.model.closed_form import evaluate
@@ -51,8 +51,8 @@ def test_tile_steps_equal_the_model():
                        "readback": t.output.read, "write": t.output.write}, s.to_dict()
         assert int(st.write_words[st.write_final].sum()) == t.output_final_writes
         # bytes (16-bit words: whole bytes per step)
-        C, L, W, lb, wb = _lanes(st, CFG)
-        assert int(lb.sum() + wb.sum()) == t.total_bytes
+        ln = lanes(st, CFG)
+        assert int(ln.load_bytes.sum() + ln.write_bytes.sum()) == t.total_bytes
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
@@ -81,8 +81,7 @@ def test_event_sim_against_cycle_model_random_schedules():
                                  "write": t.output.write}
             assert sim.compute_cycles == model.compute_cycles
             if db:
-                W = _lanes(st, cfg)[2]
-                assert sim.cycles <= model.cycles <= sim.cycles + int(W.sum())
+                assert sim.cycles <= model.cycles <= sim.cycles + int(lanes(st, cfg).write.sum())
             else:
                 assert sim.cycles == model.cycles
             n += 1
@@ -180,7 +179,6 @@ def test_with_total_buffer_keeps_proportions():
 
 def test_streamed_cycle_report_equals_full_model():
     """Chunked streaming (any chunk size) gives the same report as the full per-tile arrays."""
-    from convsched.hwc.cycles import cycle_report
     for rng, s in random_schedules(5, 80):
         for db in (True, False):
             cfg = replace(CFG, double_buffer=db, dma_setup_cycles=rng.choice([0, 5]),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from convsched.core import limits
+from convsched.core import int64, limits
 from convsched.core.arch import Architecture
 from convsched.core.errors import ConvschedError
 from convsched.core.layer import Layer
@@ -51,29 +51,29 @@ def test_hwc_config_beyond_the_limits(tmp_path):
 
 
 def test_limits_are_inclusive():
-    Layer(K=limits.MAX_EXTENT, C=1, OY=1, OX=1)
+    Layer(K=int64.MAX_EXTENT, C=1, OY=1, OX=1)
     with pytest.raises(ConvschedError, match="K=16,777,217 is above the limit"):
-        Layer(K=limits.MAX_EXTENT + 1, C=1, OY=1, OX=1)
+        Layer(K=int64.MAX_EXTENT + 1, C=1, OY=1, OX=1)
     with pytest.raises(ConvschedError, match=r"IY=.*derived"):
-        Layer(K=1, C=1, OY=2, OX=1, SY=limits.MAX_EXTENT)
+        Layer(K=1, C=1, OY=2, OX=1, SY=int64.MAX_EXTENT)
     # an FC layer's traffic bound is its MACs
     Layer(N=1 << 12, K=1 << 18, C=1 << 18, OY=1, OX=1)
     with pytest.raises(ConvschedError, match="traffic bound"):
         Layer(N=1 << 12, K=1 << 18, C=(1 << 18) + 1, OY=1, OX=1)
-    Architecture(input_bits=64, psum_bits=64, capacity=limits.MAX_BUFFER_BYTES)
+    Architecture(input_bits=64, psum_bits=64, capacity=int64.MAX_BUFFER_BYTES)
     with pytest.raises(ConvschedError, match="64 bits"):
         Architecture(weight_bits=65)
     with pytest.raises(ConvschedError, match="1 PiB"):
-        Architecture(capacity_per_operand=(1, 1, limits.MAX_BUFFER_BYTES + 1))
+        Architecture(capacity_per_operand=(1, 1, int64.MAX_BUFFER_BYTES + 1))
     with pytest.raises(ConvschedError, match="1 PiB"):
-        Architecture(dma_granularity=limits.MAX_BUFFER_BYTES + 1)
+        Architecture(dma_granularity=int64.MAX_BUFFER_BYTES + 1)
 
 
 def test_traffic_bound_uses_the_tighter_reach():
     L = Layer(K=2, C=3, OY=10, OX=1, FY=3, SY=2, DY=1, PY=1)
-    assert limits.traffic_bound(L) == L.macs * min(9 * 2 + 2 * 1 + 1, 2 * 2 + 2 * 1 + 1) * 1
+    assert L.traffic_bound == L.macs * min(9 * 2 + 2 * 1 + 1, 2 * 2 + 2 * 1 + 1) * 1
     L = Layer(K=1, C=1, OY=1, OX=1, FY=1, SY=1000, DY=1000)      # one output row: one input row
-    assert limits.traffic_bound(L) == 1
+    assert L.traffic_bound == 1
 
 
 # ---- the argument of docs/limits.md, checked: int64 equals exact integers at the limits -----
@@ -81,8 +81,8 @@ def _near_limit_layers():
     """Layers whose traffic bound is within a factor 8 of MAX_TRAFFIC_BOUND."""
     def build(k, c, oy, fy, s, d, bits):
         base = Layer(K=k, C=c, OY=oy, OX=oy, FY=fy, FX=fy, SY=s, SX=s, DY=d, DX=d)
-        scale = limits.MAX_TRAFFIC_BOUND // limits.traffic_bound(base)
-        n = max(1, min(limits.MAX_EXTENT, scale))
+        scale = int64.MAX_TRAFFIC_BOUND // base.traffic_bound
+        n = max(1, min(int64.MAX_EXTENT, scale))
         return Layer(N=n, K=k, C=c, OY=oy, OX=oy, FY=fy, FX=fy, SY=s, SX=s, DY=d, DX=d), bits
     return st.builds(build, st.integers(1, 64), st.integers(1, 64), st.integers(1, 12), st.integers(1, 3),
                      st.integers(1, 3), st.integers(1, 2), st.sampled_from([1, 7, 8, 24, 33, 64]))
@@ -115,7 +115,7 @@ def test_optimum_at_the_limit_is_no_worse_than_a_textbook_dataflow():
     # the issue's layer scaled to the limit: its optimum must beat (or tie) the textbook's
     from convsched.search.network import optimize_network
     layer = Layer(N=1 << 12, K=1 << 18, C=1 << 18, OY=1, OX=1)
-    assert limits.traffic_bound(layer) == limits.MAX_TRAFFIC_BOUND
+    assert layer.traffic_bound == int64.MAX_TRAFFIC_BOUND
     for bits in (8, 64):
         a = Architecture.from_flags(bits).with_capacity(64)
         res = optimize_network(layer, a, workers=1)
@@ -254,12 +254,12 @@ def test_an_extent_at_the_limit_is_searched_in_small_memory():
     import tracemalloc
 
     from convsched.search.optimizer import Constraints, tile_candidates
-    layer = Layer(K=limits.MAX_EXTENT, C=1, OY=1, OX=1)
+    layer = Layer(K=int64.MAX_EXTENT, C=1, OY=1, OX=1)
     tracemalloc.start()
     try:
         cands = tile_candidates(layer, "K", Constraints())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert len(cands) < 2 * 4097 and cands[0] == 1 and cands[-1] == limits.MAX_EXTENT // 2
+    assert len(cands) < 2 * 4097 and cands[0] == 1 and cands[-1] == int64.MAX_EXTENT // 2
     assert peak < 16 << 20          # numpy reports its buffers to tracemalloc

@@ -11,10 +11,11 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from ..core.arch import Architecture
+from ..core.arch import Architecture, word_sizes
 from ..core.errors import ConvschedError
 from ..core.fileio import MAX_INT_DIGITS, shorten
 from ..core.hierarchy import Hierarchy, load_hierarchy
+from ..core.limits import MAX_SEED
 from ..core.outputs import check_output, open_output, write_output
 from .output import plain_console
 
@@ -23,8 +24,6 @@ console = plain_console()
 err_console = plain_console(stderr=True)
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
-#: Seeds are 64-bit unsigned in the generated C; numpy takes any, so the range is C's.
-MAX_SEED = 2**64 - 1
 
 
 def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -80,7 +79,7 @@ def load_arch(arch: Optional[Path], bits: Optional[int], psum_bits: Optional[int
         base = hierarchy.architecture()
     elif base is not None:
         if bits is not None:
-            base = replace(base, input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
+            base = replace(base, **word_sizes(bits))
         if psum_bits is not None:
             base = replace(base, psum_bits=psum_bits)
     else:

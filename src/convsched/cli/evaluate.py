@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..core.errors import ConvschedError
+from ..core.fileio import load_package_data
 from ..core.hierarchy import Hierarchy
 from ..core.nest import Nest, load_schedule_or_nest
 from ..core.schedule import Schedule, ScheduleInput
@@ -39,9 +39,7 @@ from .schedfiles import LayerOpt, SchedArg
 
 def example_schedule() -> Schedule:
     """The built-in example: a ResNet-style 3x3 layer, 64 channels on 56x56."""
-    text = resources.files("convsched").joinpath("data/example_schedule.json").read_text()
-    import json
-    return Schedule.from_dict(json.loads(text))
+    return Schedule.from_dict(load_package_data("example_schedule.json"))
 
 
 @app.command()

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from ..core.errors import ConvschedError
+from ..hwc import HWCConfig, compare_network, totals
+from ..networks import Network, load_target
 from ..core.units import format_size, parse_size, parse_size_range
+from ..report.plot import figure_format, plot_hwc, require_matplotlib
 from ..report.tables import add_columns, new_table
 from . import app
-from .common import JsonOpt, check_outputs, emit_json, output_file, whole_number
+from .common import JsonOpt, check_outputs, command_inputs, emit_json, whole_number
 from .output import WideOpt, print_table, wrote
 from .progress import Bar
 
@@ -32,8 +35,8 @@ def _sweep_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _run(network, cfg, workers: int | None, progress=None) -> dict[str, Any]:
-    from ..hwc import compare_network, totals
+def _run(network: Network, cfg: HWCConfig, workers: int | None,
+         progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     rows = compare_network(network, cfg, jobs=workers, progress=progress)
     layers = [r.to_dict(cfg) for r in rows]
     obj: dict[str, Any] = {"network": network.name, "buffer_bytes": cfg.total_buffer,
@@ -96,47 +99,6 @@ def _sweep_table(network: str, points: list[dict[str, Any]], narrow: bool = Fals
     return t
 
 
-def _plot(path: str, single: dict[str, Any] | None, sweep: list[dict[str, Any]] | None) -> str:
-    """Draw the figure to `path`; returns the file written."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConvschedError("--plot needs matplotlib; install it with: pip install 'convsched[plot]'") from None
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    if sweep:
-        xs = [p["buffer_bytes"] / 1024 for p in sweep]
-        ax.plot(xs, [p["ratio"] for p in sweep], "o-", label="network total")
-        ax.plot(xs, [p["max_layer_ratio"] for p in sweep], "s--", label="best layer")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("HWC total buffer (KiB)")
-        ax.set_title(f"{sweep[0]['network']}: HWCE bytes / HWC bytes")
-        ax.legend()
-    else:
-        rows = [d for d in single["layers"] if d["ratio"] is not None]
-        ax.bar(range(len(rows)), [d["ratio"] for d in rows])
-        ax.set_xticks(range(len(rows)), [d["name"] for d in rows], rotation=90, fontsize=7)
-        ax.axhline(14, color="red", linestyle=":", label="14x (paper)")
-        ax.set_title(f"{single['network']}: HWCE bytes / HWC bytes per layer (total {single['ratio']:.2f}x)")
-        ax.legend()
-    ax.set_ylabel("ratio")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    try:
-        with output_file(path) as f:      # whole or not at all (see core/outputs.py)
-            fig.savefig(f, format=_plot_format(path))
-    finally:
-        plt.close(fig)
-    return path
-
-
-def _plot_format(path: str) -> str:
-    """The figure format the file name asks for: .png, .svg or .pdf (no other name is guessed at)."""
-    from ..report.plot import _format_of
-    return _format_of(Path(path))
-
-
 @app.command()
 def hwc(
     target: str = typer.Argument(..., help="Built-in network, .onnx/.yaml/.json file, or inline layer spec K=..,C=..,OY=..,OX=..",
@@ -157,8 +119,6 @@ def hwc(
     wide: bool = WideOpt,
 ) -> None:
     """Per layer and network: bytes moved and bandwidth needed by the HWC (optimal schedules) and by the HWCE-style engine."""
-    from ..hwc import HWCConfig
-    from ..networks import load_target
     if compare.lower() != "hwce":
         raise ConvschedError(f"unknown --compare {compare!r}; the only baseline is hwce")
     if buffer is not None and sweep is not None:
@@ -166,8 +126,9 @@ def hwc(
     if jobs is not None and workers is not None and jobs != workers:
         raise ConvschedError("--jobs is the former name of --workers; give one of them")
     workers = workers if workers is not None else jobs
-    if plot is not None:
-        _plot_format(plot)          # before the work: a name that is not .png/.svg/.pdf is refused
+    if plot is not None:            # before the work: a name that is not .png/.svg/.pdf, or no matplotlib
+        figure_format(plot)
+        require_matplotlib()
     check_outputs(json_out, plot)
     cfg = HWCConfig.from_file(config) if config is not None else HWCConfig.default()
     network = load_target(target)
@@ -180,7 +141,8 @@ def hwc(
                       for i, s in enumerate(sizes, 1)]
         obj = {"network": network.name, "config": cfg.to_dict(), "sweep": points}
         if plot:
-            written = _plot(plot, None, points)
+            plot_hwc(plot, None, points, command_inputs())
+            written = plot
         if emit_json(json_out, obj):
             return
         out = print_table([lambda: _sweep_table(network.name, points),
@@ -192,7 +154,8 @@ def hwc(
             obj = _run(network, cfg, workers, bar)
         obj["config"] = cfg.to_dict()
         if plot:
-            written = _plot(plot, obj, None)
+            plot_hwc(plot, obj, None, command_inputs())
+            written = plot
         if emit_json(json_out, obj):
             return
         out = print_table([lambda: _layer_table(obj), lambda: _layer_table(obj, narrow=True)], wide)

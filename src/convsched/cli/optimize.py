@@ -15,6 +15,7 @@ from ..core.arch import OPERANDS, Architecture
 from ..core.errors import ConvschedError
 from ..core.units import format_size, parse_size, parse_size_range
 from ..networks import load_target
+from ..report.plot import figure_format, plot_sweep, require_matplotlib
 from ..report.tables import add_columns, new_table, schedule_buffers, schedule_loops
 from ..search.network import OBJECTIVES, NetworkResult, SweepResult, constraints_from_text, optimize_network
 from ..search.network import sweep as sweep_network
@@ -228,10 +229,9 @@ def sweep(
     low, high = parse_size_range(buffer)
     a = _arch(arch, bits, psum_bits, double_buffer, None)
     obj = _objective(objective)
-    if plot is not None:
-        from ..report.plot import _format_of, _matplotlib
-        _format_of(Path(plot))
-        _matplotlib()   # fail before the work when matplotlib is missing
+    if plot is not None:            # fail before the work: a name that is not .png/.svg/.pdf, or no matplotlib
+        figure_format(plot)
+        require_matplotlib()
     check_outputs(json_out, csv_out, plot)
     net = load_target(target, batch)
     with Bar(f"sweeping {net.name}") as bar:
@@ -239,7 +239,6 @@ def sweep(
     if csv_out is not None:
         write_text_atomic(csv_out, res.to_csv())
     if plot is not None:
-        from ..report.plot import plot_sweep
         plot_sweep(res, plot, inputs=command_inputs())
     if emit_json(json_out, res.to_json()):
         return

@@ -323,7 +323,7 @@ def emit_kernel(plan: KernelPlan, k: int) -> str:
     w("")
 
     # ---- tile compute: MACs from the local buffers only
-    w(f"/* one tile: every MAC reads the local buffers only; padding is made as zeros on chip */")
+    w("/* one tile: every MAC reads the local buffers only; padding is made as zeros on chip */")
     w(f"static void {p}tile(const cs_i64 r[8][2])")
     w("{")
     w("    cs_i64 n, g, k, c, oy, ox, fy, fx;")
@@ -366,9 +366,9 @@ def emit_kernel(plan: KernelPlan, k: int) -> str:
     for op in ("input", "weight", "output"):
         ops_at.setdefault(s.buffers[op], []).append(op)
     full = ", ".join(f"{{0, {L.dim_size(d)}}}" for d in DIMS)
-    w(f"/* the schedule's loop nest: tile loops in order; each operand moves to its block at its buffer level */")
+    w("/* the schedule's loop nest: tile loops in order; each operand moves to its block at its buffer level */")
     w(f"static void {p}run(cs_array *x, cs_array *wm, cs_array *psum, cs_array *y, cs_read_state *in_st,")
-    w(f"                   cs_read_state *w_st, cs_out_state *out_st)")
+    w("                   cs_read_state *w_st, cs_out_state *out_st)")
     w("{")
     w(f"    cs_i64 r0[8][2] = {{{full}}};")
     depth = len(s.order)

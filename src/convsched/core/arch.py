@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from .dims import ceil_div
 from .errors import ConvschedError
-from .fileio import load_user_data
-from .limits import check_bits, check_bytes
+from .fileio import load_user_mapping, shorten
+from .int64 import check_bits, check_bytes
 from .units import format_size_exact, parse_size
 
 OPERANDS: tuple[str, ...] = ("input", "weight", "output")
+#: The word sizes an architecture has: the operands', and the partial sums' (the output buffer's words).
+WORDS: tuple[str, ...] = ("input", "weight", "psum", "output")
+
+
+def word_sizes(bits: object) -> dict[str, int]:
+    """The `bits` of an architecture or HWC file (or `--bits`) as `*_bits` fields: one number for every
+    word, or a mapping of some of input, weight, psum and output to their sizes."""
+    if isinstance(bits, int) and not isinstance(bits, bool):
+        return {f"{w}_bits": bits for w in WORDS}
+    if isinstance(bits, Mapping):
+        bad = sorted(map(str, set(bits) - set(WORDS)))
+        if bad:
+            raise ConvschedError(f"unknown word size(s) {', '.join(bad)}; use input, weight, psum, output")
+        return {f"{k}_bits": v for k, v in bits.items()}
+    raise ConvschedError(f"'bits' must be a number or a mapping of input/weight/psum/output bits, "
+                         f"not {shorten(repr(bits), 30)}")
 
 
 @dataclass(frozen=True)
@@ -76,16 +93,13 @@ class Architecture:
         return True
 
     def with_capacity(self, capacity: int | None) -> "Architecture":
-        from dataclasses import replace
         return replace(self, capacity=capacity, capacity_per_operand=None)
 
     # ---- I/O ---------------------------------------------------------------
     @classmethod
     def from_flags(cls, bits: int | None = None, psum_bits: int | None = None, **kw: Any) -> "Architecture":
         """`--bits N` sets every word size; `--psum-bits M` then overrides partial sums."""
-        sizes: dict[str, int] = {}
-        if bits is not None:
-            sizes = dict(input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
+        sizes = word_sizes(bits) if bits is not None else {}
         if psum_bits is not None:
             sizes["psum_bits"] = psum_bits
         return cls(**sizes, **kw)
@@ -98,18 +112,7 @@ class Architecture:
         unknown = sorted(map(str, set(data) - known))
         if unknown:
             raise ConvschedError(f"unknown architecture key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        kw: dict[str, Any] = {}
-        bits = data.get("bits", {})
-        if isinstance(bits, int):
-            kw.update(input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
-        elif isinstance(bits, Mapping):
-            bad = sorted(map(str, set(bits) - {"input", "weight", "psum", "output"}))
-            if bad:
-                raise ConvschedError(f"unknown word size(s) {', '.join(bad)}; use input, weight, psum, output")
-            for k, v in bits.items():
-                kw[f"{k}_bits"] = v
-        else:
-            raise ConvschedError("'bits' must be a number or a mapping of input/weight/psum/output bits")
+        kw: dict[str, Any] = word_sizes(data.get("bits", {}))
         buf = data.get("buffer")
         if isinstance(buf, Mapping):
             bad = sorted(map(str, set(buf) - set(OPERANDS)))
@@ -128,8 +131,7 @@ class Architecture:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Architecture":
-        data = load_user_data(path, "architecture file", fmt="yaml")
-        return cls.from_dict(data or {})
+        return cls.from_dict(load_user_mapping(path, "architecture file", fmt="yaml"))
 
     def to_dict(self, sizes_with_units: bool = False) -> dict[str, Any]:
         """The `from_dict` form. Sizes are integer bytes (for JSON output), or with
@@ -156,7 +158,14 @@ def _size(key: str, value: object) -> int:
 
 def bits_to_bytes(bits: int) -> int:
     """Whole bytes holding `bits` (rounded up: sub-byte words pack)."""
-    return -(-bits // 8)
+    return ceil_div(bits, 8)
+
+
+def step_bytes(words: int, bits: int, granularity: int) -> int:
+    """Bytes of one DMA step (a block load, a spill, a read-back) of `words` words of `bits` bits: whole
+    bytes, rounded up to a multiple of the DMA granularity when there is one (docs/semantics.md)."""
+    nbytes = bits_to_bytes(words * bits)
+    return ceil_div(nbytes, granularity) * granularity if granularity else nbytes
 
 
 def words_to_bytes(words, bits: int):
@@ -164,4 +173,4 @@ def words_to_bytes(words, bits: int):
     `words` may be an integer or a numpy integer array."""
     if bits % 8 == 0:
         return words * (bits // 8)
-    return -(-(words * bits) // 8)
+    return ceil_div(words * bits, 8)

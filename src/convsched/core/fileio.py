@@ -11,8 +11,11 @@ import re
 import stat
 import tempfile
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
+
+import yaml
 
 from .errors import ConvschedError
 
@@ -244,8 +247,6 @@ def parse_json(text: str, where: str) -> Any:
 
 # ---- YAML ------------------------------------------------------------------------
 def _yaml_loader() -> type:
-    import yaml
-
     int_tag = "tag:yaml.org,2002:int"
     plain_int = re.compile(r"^[-+]?[0-9]+$")
 
@@ -304,16 +305,12 @@ def _yaml_loader() -> type:
     return StrictLoader
 
 
-_LOADER: type | None = None
+#: The strict loader class (`_yaml_loader`), built once.
+_LOADER = _yaml_loader()
 
 
 def parse_yaml(text: str, where: str) -> Any:
     """Parse YAML strictly (see the section comment); errors name `where`, e.g. 'layer file net.yaml'."""
-    import yaml
-
-    global _LOADER
-    if _LOADER is None:
-        _LOADER = _yaml_loader()
     loader = _LOADER(text)
     try:
         return loader.get_single_data()
@@ -330,13 +327,44 @@ def parse_yaml(text: str, where: str) -> Any:
         loader.dispose()
 
 
-def load_user_data(path: str | Path, what: str, fmt: str | None = None) -> Any:
-    """A user's YAML or JSON file read through the gate and parsed strictly.
+#: A data file's format.
+DataFormat = Literal["json", "yaml"]
 
-    `fmt` is 'json' or 'yaml'; by default the suffix decides (.json is JSON, anything else YAML).
-    """
-    if fmt is None:
-        fmt = "json" if Path(path).suffix.lower() == ".json" else "yaml"
-    text = read_user_text(path, what, MAX_TEXT_BYTES if fmt == "json" else MAX_YAML_BYTES)
-    where = f"{what} {path}"
+
+def data_format(path: str | Path, default: DataFormat = "yaml") -> DataFormat:
+    """The format a file's name says: .json is JSON, .yaml/.yml YAML, anything else `default`."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        return "json"
+    return "yaml" if suffix in (".yaml", ".yml") else default
+
+
+def parse_data(text: str, fmt: DataFormat, where: str) -> Any:
+    """`parse_json` or `parse_yaml`."""
     return parse_json(text, where) if fmt == "json" else parse_yaml(text, where)
+
+
+def load_user_data(path: str | Path, what: str, fmt: DataFormat | None = None) -> Any:
+    """A user's YAML or JSON file read through the gate and parsed strictly (`fmt`: by default the
+    file's name decides, see `data_format`)."""
+    fmt = fmt or data_format(path)
+    text = read_user_text(path, what, MAX_TEXT_BYTES if fmt == "json" else MAX_YAML_BYTES)
+    return parse_data(text, fmt, f"{what} {path}")
+
+
+def load_user_mapping(path: str | Path, what: str, fmt: DataFormat | None = None) -> dict[str, Any]:
+    """`load_user_data` of a file that holds one mapping (an empty file is an empty mapping); anything
+    else is a one-line error naming the file."""
+    data = load_user_data(path, what, fmt)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConvschedError(f"{what} {path} must be a YAML mapping of keys to values, not a "
+                             f"{'list' if isinstance(data, list) else type(data).__name__}")
+    return data
+
+
+def load_package_data(name: str) -> Any:
+    """A data file shipped with convsched (`convsched/data/NAME`), parsed as its name says."""
+    text = resources.files("convsched").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return parse_data(text, data_format(name), f"convsched's data file {name}")

@@ -13,10 +13,12 @@ from typing import Any, Mapping
 
 from .dims import DIMS
 from .errors import ConvschedError
+from .int64 import DOC, MAX_EXTENT, MAX_TRAFFIC_BOUND, axis_reach
 
-#: The loop dimensions of a convolution, in the canonical order.
-
-_POSITIVE = ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX")
+#: Every field of a layer, in the order listings show them: the loop dimensions, strides, dilations,
+#: paddings and input sizes.
+LAYER_FIELDS: tuple[str, ...] = (*DIMS, "SY", "SX", "DY", "DX", "PY", "PX", "IY", "IX")
+_POSITIVE = LAYER_FIELDS[:12]
 _DEFAULTS: dict[str, int] = {"N": 1, "G": 1, "FY": 1, "FX": 1, "SY": 1, "SX": 1,
                              "DY": 1, "DX": 1, "PY": 0, "PX": 0}
 
@@ -70,8 +72,7 @@ class Layer:
                 "for depthwise use G = C = K")
         for axis in ("Y", "X"):
             self._fix_input_size(axis)
-        from .limits import check_layer
-        check_layer(self)   # sizes beyond docs/limits.md would overflow 64-bit arithmetic
+        self._check_int64_limits()
 
     def _fix_input_size(self, axis: str) -> None:
         o, f, s, d, p, i = (getattr(self, n + axis) for n in ("O", "F", "S", "D", "P", "I"))
@@ -96,6 +97,23 @@ class Layer:
                 f"P{axis}={p} (that input gives O{axis}={expected}); fix O{axis} or I{axis}")
         if reach < 1:
             raise ConvschedError(f"padding P{axis}={p} leaves every output in the padding; reduce it")
+
+    def _check_int64_limits(self) -> None:
+        """Refuse fields beyond MAX_EXTENT or a traffic bound beyond MAX_TRAFFIC_BOUND: the 64-bit
+        arithmetic of the model and the optimizer would overflow (docs/limits.md)."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v > MAX_EXTENT:
+                derived = " (derived from the output size, filter, stride, dilation and padding)" \
+                    if f.name in ("IY", "IX") else ""
+                raise ConvschedError(f"layer field {f.name}={v:,}{derived} is above the limit of {MAX_EXTENT:,} "
+                                     f"({DOC}); use a smaller layer")
+        bound = self.traffic_bound
+        if bound > MAX_TRAFFIC_BOUND:
+            raise ConvschedError(
+                f"layer {self} is too large to compute exactly in 64 bits: its traffic bound (MACs x input "
+                f"rows x columns a tile pair can reach) is {bound:.3g}, above the limit of {MAX_TRAFFIC_BOUND:.3g} "
+                f"({DOC}); use a smaller batch or layer")
 
     def symmetric_input_size(self, axis: str) -> int:
         """The input size symmetric padding would give along `axis` ("Y" or "X")."""
@@ -130,6 +148,17 @@ class Layer:
     @property
     def macs(self) -> int:
         return self.N * self.K * self.Cg * self.OY * self.OX * self.FY * self.FX
+
+    @property
+    def traffic_bound(self) -> int:
+        """MACs x min(padded IY, 2 SY + 2 DY + 1) x min(padded IX, 2 SX + 2 DX + 1).
+
+        Every per-operand word count the vectorised model and the optimizer's
+        bounds form (every term of their sums, every first-block and overlap
+        product) is at most this; docs/limits.md gives the argument.
+        """
+        return (self.macs * axis_reach(self.OY, self.FY, self.SY, self.DY)
+                * axis_reach(self.OX, self.FX, self.SX, self.DX))
 
     @property
     def input_words(self) -> int:

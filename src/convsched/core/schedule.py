@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from .arch import OPERANDS, Architecture
 from .dims import ceil_div
 from .errors import ConvschedError
-from .fileio import load_user_data, shorten
+from .fileio import data_format, load_user_data, shorten
 from .layer import DIMS, Layer
 
 
@@ -141,8 +141,7 @@ class ScheduleInput:
 def load_schedule(path: str | Path, layer_name: str | None = None) -> ScheduleInput:
     """The schedule in a file: a schedule (JSON; YAML when named .yaml/.yml), or one layer,
     chosen by `layer_name`, of `convsched optimize --json` output."""
-    fmt = "yaml" if Path(path).suffix.lower() in (".yaml", ".yml") else "json"
-    data = load_user_data(path, "schedule file", fmt=fmt)
+    data = load_user_data(path, "schedule file", fmt=data_format(path, default="json"))
     return schedule_input_from_data(data, f"schedule file {path}", layer_name)
 
 

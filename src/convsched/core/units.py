@@ -16,7 +16,7 @@ from fractions import Fraction
 
 from .errors import ConvschedError
 from .fileio import shorten
-from .limits import MAX_BUFFER_BYTES
+from .int64 import MAX_BUFFER_BYTES
 
 #: The largest size convsched accepts anywhere (1 PiB = 2**50 bytes): the buffer limit of docs/limits.md.
 MAX_SIZE = MAX_BUFFER_BYTES

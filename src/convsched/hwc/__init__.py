@@ -17,10 +17,17 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from ..core.errors import ConvschedError
+from ..core.arch import OPERANDS
+from ..core.dims import DIMS, ceil_div
+from ..core.errors import ConvschedError, NoFeasibleSchedule
 from ..core.layer import Layer
+from ..core.limits import available_cpus, cap_workers
+from ..core.procs import worker_pool
 from ..core.schedule import Schedule
 from ..model.closed_form import Traffic
+from ..networks import Network
+from ..search.optimizer import Constraints, least_buffer_words, least_bytes, optimize_layer, tile_candidates
+from ..search.structures import structures
 from .config import HWCConfig, HWCEConfig
 from .cycles import CycleReport, execute
 from .hwce import HWCEResult, hwce_layer
@@ -39,12 +46,9 @@ def run_hwc(layer: Layer, cfg: HWCConfig, schedule: Schedule | None = None) -> H
     """Optimise `layer` under the HWC's per-operand capacities (unless `schedule` is given) and execute it."""
     arch = cfg.architecture()
     if schedule is None:
-        from ..search.optimizer import optimize_layer
         try:
             schedule = optimize_layer(layer, arch).schedule
-        except ConvschedError as e:
-            if "fits the buffer capacity" not in str(e):
-                raise
+        except NoFeasibleSchedule:
             need = smallest_total_buffer(layer, cfg)
             raise ConvschedError(
                 f"HWC buffers {'/'.join(map(str, cfg.buffers))} B (input/weight/output"
@@ -57,10 +61,6 @@ def run_hwc(layer: Layer, cfg: HWCConfig, schedule: Schedule | None = None) -> H
 
 def smallest_total_buffer(layer: Layer, cfg: HWCConfig) -> int:
     """Least total buffer (split in `cfg`'s proportions) under which some schedule of `layer` fits."""
-    from ..core.arch import OPERANDS
-    from ..core.layer import DIMS
-    from ..search.optimizer import Constraints, least_buffer_words, least_bytes, tile_candidates
-    from ..search.structures import structures
     arch = cfg.architecture()
     cons = Constraints()
     cands = {d: tile_candidates(layer, d, cons) for d in DIMS}
@@ -69,7 +69,7 @@ def smallest_total_buffer(layer: Layer, cfg: HWCConfig) -> int:
         b = dict(zip(OPERANDS, row))
         # the split gives floor(total * share / S) to input and weight, the rest to the output
         shares = cfg.proportions
-        lo = max(-(-b[op] * sum(shares) // share) for op, share in zip(("input", "weight", "output"), shares))
+        lo = max(ceil_div(b[op] * sum(shares), share) for op, share in zip(OPERANDS, shares))
         total = max(lo, 3)
         while True:   # floors may leave a buffer a byte short: step up until the split fits
             i, w, o = cfg.with_total_buffer(total).buffers
@@ -111,7 +111,7 @@ class LayerComparison:
             "hwc_mac_utilisation": r.mac_utilisation,
             "hwc_stall_cycles": r.stall_cycles,
             "hwc_words": {op: {"read": t.operand(op).read, "write": t.operand(op).write}
-                          for op in ("input", "weight", "output")},
+                          for op in OPERANDS},
             "hwc_buffer_bytes": dict(t.buffer_bytes),
             "schedule": self.hwc.schedule.to_dict(),
             "hwce_mode": self.hwce.mode, "hwce_supported": self.supported,
@@ -134,7 +134,6 @@ def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = Non
                  progress: Callable[[int, int], None] | None = None) -> dict[Layer, HWCRun]:
     """HWC runs of each distinct layer (identical layers optimised once), in `jobs` processes;
     `progress(done, total)` is called as distinct layers finish (after the workers are forked)."""
-    from ..core.limits import available_cpus, cap_workers
     distinct = list(dict.fromkeys(layers))
     jobs = cap_workers(jobs if jobs is not None else min(2, available_cpus()))
     report = progress or (lambda done, total: None)
@@ -145,7 +144,6 @@ def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = Non
             runs[L] = run_hwc(L, cfg)
             report(len(runs), len(distinct))
         return runs
-    from ..core.procs import worker_pool
     with worker_pool(min(jobs, len(distinct))) as pool:      # stopped at once on an error or a signal
         futures = {pool.submit(_run_one, (L, cfg)): L for L in distinct}
         report(0, len(distinct))
@@ -155,9 +153,9 @@ def run_distinct(layers: Sequence[Layer], cfg: HWCConfig, jobs: int | None = Non
     return {L: runs[L] for L in distinct}
 
 
-def compare_network(network, cfg: HWCConfig, jobs: int | None = None,
+def compare_network(network: Network, cfg: HWCConfig, jobs: int | None = None,
                     progress: Callable[[int, int], None] | None = None) -> list[LayerComparison]:
-    """Every layer of `network` (a `networks.Network`) on the HWC and the HWCE-style engine."""
+    """Every layer of `network` on the HWC and the HWCE-style engine."""
     runs = run_distinct([nl.layer for nl in network.layers], cfg, jobs, progress)
     return [LayerComparison(nl.name, nl.kind, nl.layer, runs[nl.layer], hwce_layer(nl.layer, cfg, nl.kind))
             for nl in network.layers]

@@ -13,16 +13,13 @@ Validation errors are one-line `ConvschedError`s (the CLI exits with status 2).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from ..core.arch import OPERANDS, Architecture
+from ..core.arch import OPERANDS, Architecture, word_sizes
 from ..core.errors import ConvschedError
-from ..core.fileio import load_user_data
-from ..core.limits import check_bits, check_bytes
+from ..core.fileio import load_package_data, load_user_mapping
+from ..core.int64 import check_bits, check_bytes
 from ..core.units import parse_size
 
 _TOP_KEYS = {"macs_per_cycle", "buffers", "bits", "port_bytes_per_cycle", "dma_setup_cycles",
@@ -167,8 +164,7 @@ class HWCConfig:
     # ---- I/O ---------------------------------------------------------------
     @classmethod
     def default(cls) -> "HWCConfig":
-        text = resources.files("convsched").joinpath("data/hwc_default.yaml").read_text(encoding="utf-8")
-        return cls.from_dict(yaml.safe_load(text), base=cls())
+        return cls.from_dict(load_package_data("hwc_default.yaml"), base=cls())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, base: "HWCConfig | None" = None) -> "HWCConfig":
@@ -203,17 +199,7 @@ class HWCConfig:
             else:
                 raise ConvschedError("'buffers' must map input, weight and output to sizes like 16KiB")
         if "bits" in data:
-            bits = data["bits"]
-            if isinstance(bits, int) and not isinstance(bits, bool):
-                kw.update(input_bits=bits, weight_bits=bits, psum_bits=bits, output_bits=bits)
-            elif isinstance(bits, Mapping):
-                bad = sorted(map(str, set(bits) - {"input", "weight", "psum", "output"}))
-                if bad:
-                    raise ConvschedError(f"unknown word size(s) {', '.join(bad)}; use input, weight, psum, output")
-                for k, v in bits.items():
-                    kw[f"{k}_bits"] = v
-            else:
-                raise ConvschedError("'bits' must be a number or a mapping of input/weight/psum/output bits")
+            kw.update(word_sizes(data["bits"]))
         if "hwce" in data:
             h = data["hwce"]
             if not isinstance(h, Mapping):
@@ -236,7 +222,7 @@ class HWCConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "HWCConfig":
-        return cls.from_dict(load_user_data(path, "HWC configuration file", fmt="yaml"))
+        return cls.from_dict(load_user_mapping(path, "HWC configuration file", fmt="yaml"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

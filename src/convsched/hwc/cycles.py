@@ -37,10 +37,12 @@ Streaming gives exactly the same report (tested for chunks of 1 and 3 tiles).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
-from ..core.arch import Architecture
+from ..core.arch import Architecture, words_to_bytes
+from ..core.dims import ceil_div
 from ..core.errors import ConvschedError
 from ..core.layer import DIMS
 from ..core.schedule import Schedule
@@ -211,15 +213,29 @@ def tile_steps(schedule: Schedule) -> TileSteps:
     return _steps_range(schedule, 0, n, None)
 
 
-def iter_steps(schedule: Schedule, chunk: int = CHUNK):
-    """(start, steps of tiles [start-1, stop+1) ∩ [0, n)) per chunk [start, stop), in order, in bounded memory."""
+@dataclass(frozen=True)
+class Chunk:
+    """The tiles [start, stop) of a schedule, and their steps with one neighbour on each side where there is
+    one: `steps` covers tiles [first, ...), and `core` selects the chunk's own tiles in it."""
+
+    start: int
+    stop: int
+    first: int
+    steps: TileSteps
+
+    @property
+    def core(self) -> slice:
+        return slice(self.start - self.first, self.stop - self.first)
+
+
+def iter_steps(schedule: Schedule, chunk: int = CHUNK) -> Iterator[Chunk]:
+    """The schedule's tiles in chunks of `chunk`, in order, in bounded memory."""
     n = schedule.n_tiles
     carry = None   # last live input tile before the extended range's first tile
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         a, e = max(start - 1, 0), min(stop + 1, n)
-        st = _steps_range(schedule, a, e, carry)
-        yield start, stop, a, st
+        yield Chunk(start, stop, a, _steps_range(schedule, a, e, carry))
         # the next extended range starts at stop - 1: the last live input tile before it
         sz = _live_size(schedule, np.arange(a, stop - 1, dtype=np.int64))
         nz = np.nonzero(sz > 0)[0]
@@ -232,10 +248,6 @@ def _xfer(nbytes: np.ndarray, cfg: HWCConfig, port: float | None = None) -> np.n
     p = cfg.port_bytes_per_cycle if port is None else port
     beats = np.ceil(nbytes / p - 1e-12).astype(np.int64)
     return np.where(nbytes > 0, cfg.dma_setup_cycles + beats, 0)
-
-
-def _step_bytes(words: np.ndarray, bits: int | np.ndarray) -> np.ndarray:
-    return (words * bits + 7) // 8
 
 
 @dataclass(frozen=True)
@@ -258,86 +270,89 @@ class CycleReport:
         return dict(self.__dict__)
 
 
-def _lanes(steps: TileSteps, cfg: HWCConfig, port: float | None = None):
-    """Per-tile cycles: C (compute), L (transfers before), W (write after), and bytes of each."""
-    C = -(-steps.macs // cfg.macs_per_cycle)
-    ib = _step_bytes(steps.input_words, cfg.input_bits)
-    wb = _step_bytes(steps.weight_words, cfg.weight_bits)
-    rb = _step_bytes(steps.readback_words, cfg.psum_bits)
-    ob = _step_bytes(steps.write_words, np.where(steps.write_final, cfg.output_bits, cfg.psum_bits))
-    L = _xfer(ib, cfg, port) + _xfer(wb, cfg, port) + _xfer(rb, cfg, port)
-    W = _xfer(ob, cfg, port)
-    return C, L, W, ib + wb + rb, ob
+@dataclass(frozen=True)
+class Lanes:
+    """Per-tile cycles and bytes of executed tiles, the terms of the cycle model (module docstring)."""
+
+    compute: np.ndarray       # C[i]: ceil(MACs / MACs per cycle)
+    load: np.ndarray          # L[i]: cycles of the transfers before the tile (loads, read-back)
+    write: np.ndarray         # W[i]: cycles of the write after it (0 when its run goes on)
+    load_bytes: np.ndarray    # bytes of the transfers before the tile
+    write_bytes: np.ndarray   # bytes of the write after it
+
+
+def lanes(steps: TileSteps, cfg: HWCConfig, port: float | None = None) -> Lanes:
+    """The per-tile cycles and bytes of `steps` on `cfg` (with a port of `port` bytes per cycle when given)."""
+    ib = words_to_bytes(steps.input_words, cfg.input_bits)
+    wb = words_to_bytes(steps.weight_words, cfg.weight_bits)
+    rb = words_to_bytes(steps.readback_words, cfg.psum_bits)
+    ob = np.where(steps.write_final, words_to_bytes(steps.write_words, cfg.output_bits),
+                  words_to_bytes(steps.write_words, cfg.psum_bits))
+    load = _xfer(ib, cfg, port) + _xfer(wb, cfg, port) + _xfer(rb, cfg, port)
+    return Lanes(ceil_div(steps.macs, cfg.macs_per_cycle), load, _xfer(ob, cfg, port), ib + wb + rb, ob)
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """The cycle model's sums over some of the tiles (one chunk), added up into a CycleReport."""
+
+    cycles: int
+    compute_cycles: int
+    macs: int
+    bytes: int
+    transfers: int
+    peak: float               # the largest stage's bytes per compute cycle
+
+
+def _sums(steps: TileSteps, cfg: HWCConfig, port: float | None, core: slice, first: bool, last: bool) -> _Sums:
+    """The sums over the tiles `core` of `steps` (`steps` may hold one more tile on each side, the
+    neighbours a double-buffered stage overlaps with); `first`/`last`: the chunk holds the first/last tile."""
+    ln = lanes(steps, cfg, port)
+    C, L, W = ln.compute, ln.load, ln.write
+    if cfg.double_buffer:
+        w_prev = np.concatenate([[0], W[:-1]])
+        l_next = np.concatenate([L[1:], [0]])
+        cycles = int(np.maximum(C, w_prev + l_next)[core].sum())
+        cycles += int(L[0]) if first else 0       # fill
+        cycles += int(W[-1]) if last else 0       # drain
+        stage_bytes = (np.concatenate([[0], ln.write_bytes[:-1]]) + np.concatenate([ln.load_bytes[1:], [0]]))[core]
+    else:
+        cycles = int((L + C + W)[core].sum())
+        stage_bytes = (ln.load_bytes + ln.write_bytes)[core]
+    transfers = sum(int((x[core] > 0).sum())
+                    for x in (steps.input_words, steps.weight_words, steps.readback_words, steps.write_words))
+    return _Sums(cycles, int(C[core].sum()), int(steps.macs[core].sum()),
+                 int(ln.load_bytes[core].sum() + ln.write_bytes[core].sum()), transfers,
+                 float((stage_bytes / np.maximum(C[core], 1)).max()))
+
+
+def _report(parts: list[_Sums], cfg: HWCConfig, tiles: int, total_bytes: int | None) -> CycleReport:
+    """The CycleReport of the tiles whose sums are `parts`; `total_bytes` overrides their bytes."""
+    cycles = sum(p.cycles for p in parts)
+    comp = sum(p.compute_cycles for p in parts)
+    macs = sum(p.macs for p in parts)
+    nbytes = sum(p.bytes for p in parts) if total_bytes is None else total_bytes
+    peak = max(p.peak for p in parts)
+    return CycleReport(
+        cycles=cycles, compute_cycles=comp, stall_cycles=cycles - comp, macs=macs,
+        mac_utilisation=macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0,
+        bytes=nbytes, transfers=sum(p.transfers for p in parts),
+        avg_bandwidth_gbs=cfg.gbs(nbytes, cycles), full_speed_bandwidth_gbs=cfg.gbs(nbytes, comp),
+        peak_bandwidth_gbs=peak * cfg.clock_mhz * 1e6 / 1e9, tiles=tiles)
 
 
 def cycle_model(steps: TileSteps, cfg: HWCConfig, port: float | None = None, total_bytes: int | None = None
                 ) -> CycleReport:
     """The analytical cycle count of the executed tiles (see the module docstring)."""
-    C, L, W, lb, wb = _lanes(steps, cfg, port)
-    n = steps.n
-    if cfg.double_buffer:
-        Wprev = np.concatenate([[0], W[:-1]])
-        Lnext = np.concatenate([L[1:], [0]])
-        stage = np.maximum(C, Wprev + Lnext)
-        cycles = int(L[0] + stage.sum() + W[-1])
-        sb = np.concatenate([[0], wb[:-1]]) + np.concatenate([lb[1:], [0]])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(C > 0, sb / np.maximum(C, 1), 0)
-        peak = float(ratio.max()) if n else 0.0
-    else:
-        cycles = int((L + C + W).sum())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            peak = float(((lb + wb) / np.maximum(C, 1)).max()) if n else 0.0
-    comp = int(C.sum())
-    nbytes = int(lb.sum() + wb.sum()) if total_bytes is None else total_bytes
-    macs = int(steps.macs.sum())
-    transfers = int(sum(int((x > 0).sum()) for x in (steps.input_words, steps.weight_words,
-                                                      steps.readback_words, steps.write_words)))
-    return CycleReport(
-        cycles=cycles, compute_cycles=comp, stall_cycles=cycles - comp, macs=macs,
-        mac_utilisation=macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0,
-        bytes=nbytes, transfers=transfers,
-        avg_bandwidth_gbs=cfg.gbs(nbytes, cycles), full_speed_bandwidth_gbs=cfg.gbs(nbytes, comp),
-        peak_bandwidth_gbs=peak * cfg.clock_mhz * 1e6 / 1e9, tiles=n)
+    return _report([_sums(steps, cfg, port, slice(None), True, True)], cfg, steps.n, total_bytes)
 
 
 def cycle_report(schedule: Schedule, cfg: HWCConfig, port: float | None = None, total_bytes: int | None = None,
                  chunk: int = CHUNK) -> CycleReport:
     """`cycle_model` streamed over chunks of tiles (bounded memory for schedules with many tiles)."""
     n = schedule.n_tiles
-    cycles = comp = macs = transfers = nbytes = 0
-    peak = 0.0
-    for start, stop, a, st in iter_steps(schedule, chunk):
-        C, L, W, lb, wb = _lanes(st, cfg, port)
-        i0, i1 = start - a, stop - a            # the core tiles inside the extended arrays
-        core = slice(i0, i1)
-        if cfg.double_buffer:
-            m = len(C)
-            Wprev = np.concatenate([[0], W[:-1]])
-            Lnext = np.concatenate([L[1:], [0]])
-            stage = np.maximum(C, Wprev + Lnext)[core]
-            cycles += int(stage.sum())
-            if start == 0:
-                cycles += int(L[0])
-            if stop == n:
-                cycles += int(W[m - 1])
-            sb = (np.concatenate([[0], wb[:-1]]) + np.concatenate([lb[1:], [0]]))[core]
-            peak = max(peak, float((sb / np.maximum(C[core], 1)).max()))
-        else:
-            cycles += int((L + C + W)[core].sum())
-            peak = max(peak, float(((lb + wb)[core] / np.maximum(C[core], 1)).max()))
-        comp += int(C[core].sum())
-        macs += int(st.macs[core].sum())
-        nbytes += int(lb[core].sum() + wb[core].sum())
-        transfers += int(sum(int((x[core] > 0).sum()) for x in (st.input_words, st.weight_words,
-                                                                st.readback_words, st.write_words)))
-    nbytes = nbytes if total_bytes is None else total_bytes
-    return CycleReport(
-        cycles=cycles, compute_cycles=comp, stall_cycles=cycles - comp, macs=macs,
-        mac_utilisation=macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0,
-        bytes=nbytes, transfers=transfers,
-        avg_bandwidth_gbs=cfg.gbs(nbytes, cycles), full_speed_bandwidth_gbs=cfg.gbs(nbytes, comp),
-        peak_bandwidth_gbs=peak * cfg.clock_mhz * 1e6 / 1e9, tiles=n)
+    parts = [_sums(c.steps, cfg, port, c.core, c.start == 0, c.stop == n) for c in iter_steps(schedule, chunk)]
+    return _report(parts, cfg, n, total_bytes)
 
 
 def slowdown(steps: TileSteps, cfg: HWCConfig, bandwidth_gbs: float) -> float:
@@ -369,5 +384,5 @@ def execute(schedule: Schedule, cfg: HWCConfig, arch: Architecture | None = None
     return Execution(schedule, traffic, None, cycle_report(schedule, cfg, total_bytes=traffic.total_bytes))
 
 
-__all__ = ["TileSteps", "tile_steps", "iter_steps", "cycle_report", "cycle_model", "CycleReport", "slowdown", "execute", "Execution",
-           "MAX_TILES"]
+__all__ = ["TileSteps", "tile_steps", "Chunk", "iter_steps", "Lanes", "lanes", "cycle_report", "cycle_model",
+           "CycleReport", "slowdown", "execute", "Execution", "MAX_TILES"]

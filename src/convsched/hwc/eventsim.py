@@ -1,7 +1,7 @@
 """An event-level simulation of the HWC on small layers: DMA queue, buffer fill/drain, compute engine.
 
 Independent of `cycles.py`: the transfers come from the walking simulator
-(`simulate._Walker`, which keeps real buffer contents and checks the layer's
+(`simulate.Walker`, which keeps real buffer contents and checks the layer's
 output), tile by tile; then a discrete-event loop runs the machine:
 
 * one DMA engine serves a FIFO queue of transfers (ordered by issue time;
@@ -32,23 +32,34 @@ import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from ..core.arch import bits_to_bytes
+from ..core.dims import ceil_div
 from ..core.errors import ConvschedError
+from ..core.limits import check_simulation
 from ..core.schedule import Schedule
-from ..model.simulate import _Walker, random_operands, reference_conv
+from ..model.simulate import OutputRun, Walker, random_operands, reference_conv
 from .config import HWCConfig
 
 #: tolerance of the event simulation against the analytical cycle model (double-buffered)
 CYCLE_TOLERANCE = 0.01
-MAX_SIM_TILES = 20_000
+#: the most tiles the event simulation runs (beyond them, the analytical cycle model)
+MAX_EVENT_TILES = 20_000
+
+
+#: What a DMA transfer moves: a block load, a read-back of partial sums, a write-back.
+TransferKind = Literal["input", "weight", "readback", "write"]
 
 
 @dataclass(frozen=True)
 class Transfer:
+    """One DMA transfer: before tile `tile` (loads, read-backs) or after it (a write)."""
+
     tile: int
-    kind: str      # "input", "weight", "readback", "write"
+    kind: TransferKind
     words: int
     bytes: int
 
@@ -68,56 +79,43 @@ def _walk_transfers(schedule: Schedule, cfg: HWCConfig) -> tuple[list[list[Trans
     """Per tile: loads before it, the write after it (or None), its MACs; and the output check."""
     L = schedule.layer
     x, w = random_operands(L, 0)
-    walk = _Walker(schedule, x, w)
-    order = schedule.order
+    walk = Walker(schedule, x, w)
+    bits = {"input": cfg.input_bits, "weight": cfg.weight_bits}
     loads: list[list[Transfer]] = []
-    writes: list[tuple[int, tuple, int] | None] = []   # (tile, key, words) of the run ending after the tile
+    writes: list[tuple[int, OutputRun]] = []   # (tile, run) of each run, ending after that tile
     macs: list[int] = []
-    for i, combo in enumerate(itertools.product(*(range(schedule.trips(d)) for d in order))):
-        idx = dict(zip(order, combo))
-        tl: list[Transfer] = []
-        for op, bits in (("input", cfg.input_bits), ("weight", cfg.weight_bits)):
-            before = len(walk.steps[op])
-            walk.visit_read_operand(op, idx)
-            if len(walk.steps[op]) > before and walk.steps[op][-1] > 0:
-                words = walk.steps[op][-1]
-                tl.append(Transfer(i, op, words, math.ceil(words * bits / 8)))
-        runs_before = len(walk.out_runs)
-        walk.visit_output(idx)
-        if len(walk.out_runs) > runs_before:
-            key, words, read_back = walk.out_runs[-1]
-            if runs_before:                       # the previous run ended after tile i-1
-                pk, pw, _ = walk.out_runs[-2]
-                writes.append((i - 1, pk, pw))
-            if read_back:
-                tl.append(Transfer(i, "readback", words, math.ceil(words * cfg.psum_bits / 8)))
-        walk.compute_tile(idx)
+    run: OutputRun | None = None
+    for i, visit in enumerate(walk.tiles()):
+        tl = [Transfer(i, op, words, bits_to_bytes(words * bits[op])) for op, words in visit.loads.items() if words > 0]
+        if visit.run is not None:
+            if run is not None:                   # the previous run ended after tile i-1
+                writes.append((i - 1, run))
+            run = visit.run
+            if run.read_back:
+                tl.append(Transfer(i, "readback", run.words, bits_to_bytes(run.words * cfg.psum_bits)))
         loads.append(tl)
-        r = walk.ranges(idx, len(order))
-        macs.append(int(np.prod([r[d][1] - r[d][0] for d in r])))
-    walk.flush_output()
-    key, words, _ = walk.out_runs[-1]
-    writes.append((len(loads) - 1, key, words))
-    last_write = {k: t for t, k, _ in writes}
+        macs.append(visit.macs)
+    assert run is not None                        # tile 0 starts a run
+    writes.append((len(loads) - 1, run))
+    last_write = {r.block: t for t, r in writes}
     write_after: list[Transfer | None] = [None] * len(loads)
-    for t, k, words in writes:
-        bits = cfg.output_bits if last_write[k] == t else cfg.psum_bits
-        write_after[t] = Transfer(t, "write", words, math.ceil(words * bits / 8))
-    ok = bool(np.array_equal(walk.y_mem, reference_conv(L, x, w))) and walk.missing == 0
+    for t, r in writes:
+        out_bits = cfg.output_bits if last_write[r.block] == t else cfg.psum_bits
+        write_after[t] = Transfer(t, "write", r.words, bits_to_bytes(r.words * out_bits))
+    ok = bool(np.array_equal(walk.output, reference_conv(L, x, w))) and walk.missing_reads == 0
     return loads, write_after, macs, ok
 
 
 def event_simulate(schedule: Schedule, cfg: HWCConfig) -> EventSimResult:
-    """Run `schedule` on the HWC event by event (small layers: at most MAX_SIM_TILES tiles)."""
-    if schedule.n_tiles > MAX_SIM_TILES:
+    """Run `schedule` on the HWC event by event (small layers: at most MAX_EVENT_TILES tiles)."""
+    if schedule.n_tiles > MAX_EVENT_TILES:
         raise ConvschedError(f"schedule has {schedule.n_tiles:,} tiles; the event simulation takes at most "
-                             f"{MAX_SIM_TILES:,} (use the analytical cycle model)")
-    from ..core.limits import check_simulation
+                             f"{MAX_EVENT_TILES:,} (use the analytical cycle model)")
     check_simulation(schedule)      # it walks the simulator's buffers: the same size limit
     loads, write_after, macs, ok = _walk_transfers(schedule, cfg)
     n = len(loads)
     port, setup, db = cfg.port_bytes_per_cycle, cfg.dma_setup_cycles, cfg.double_buffer
-    comp = [-(-m // cfg.macs_per_cycle) for m in macs]
+    comp = [ceil_div(m, cfg.macs_per_cycle) for m in macs]
     # run index of each tile and, per run, the tile whose write drains it
     run_of, run = [], -1
     for i in range(n):
@@ -129,7 +127,6 @@ def event_simulate(schedule: Schedule, cfg: HWCConfig) -> EventSimResult:
     seq = itertools.count()
     events: list[tuple[int, int, str, object]] = []   # (time, seq, kind, payload)
     queue: deque[Transfer] = deque()
-    dma_free_at = 0
     dma_idle = True
     dma_busy = 0
     pending = [len(t) for t in loads]      # loads of each tile not yet landed
@@ -213,4 +210,4 @@ def event_simulate(schedule: Schedule, cfg: HWCConfig) -> EventSimResult:
     return EventSimResult(end_time, sum(comp), words, total_bytes, transfers, ok, dma_busy)
 
 
-__all__ = ["event_simulate", "EventSimResult", "CYCLE_TOLERANCE", "MAX_SIM_TILES"]
+__all__ = ["event_simulate", "EventSimResult", "CYCLE_TOLERANCE", "MAX_EVENT_TILES"]

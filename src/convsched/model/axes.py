@@ -27,6 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..core.dims import ceil_div
+
 Entry = tuple[int, int, int]  # (first, overlap, count)
 
 
@@ -48,7 +50,7 @@ class TileAxis:
 
     @property
     def trips(self) -> int:
-        return -(-self.size // self.tile) if self.pos is not None else 1
+        return ceil_div(self.size, self.tile) if self.pos is not None else 1
 
     @property
     def last(self) -> int:

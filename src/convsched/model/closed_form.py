@@ -23,8 +23,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core.arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.arch import OPERANDS, Architecture, bits_to_bytes, step_bytes
 from ..core.layer import Layer
+from ..core.limits import check_model_grid
 from ..core.schedule import Schedule
 from .axes import Axis, Entry, GridAxis, TileAxis, combine, read_positions, spatial_axis
 
@@ -192,13 +193,8 @@ def buffer_words(schedule: Schedule, op: str) -> int:
 
 
 def _step_cost(bits: int, gran: int) -> Callable[[int], int]:
-    """Bytes of one DMA step of `words` words, rounded up to the granularity (docs/semantics.md)."""
-    def cost(words: int) -> int:
-        if words <= 0:
-            return 0
-        b = bits_to_bytes(words * bits)
-        return -(-b // gran) * gran if gran else b
-    return cost
+    """`step_bytes` of a step of `words` words of `bits` bits."""
+    return lambda words: step_bytes(words, bits, gran)
 
 
 def evaluate(schedule: Schedule, arch: Architecture | None = None) -> Traffic:
@@ -206,7 +202,6 @@ def evaluate(schedule: Schedule, arch: Architecture | None = None) -> Traffic:
 
     A schedule whose input axes have more tile iterations than the model
     walks (docs/limits.md) is refused before anything is allocated."""
-    from ..core.limits import check_model_grid
     check_model_grid(schedule)
     arch = arch or Architecture()
     layer = schedule.layer

@@ -16,14 +16,17 @@ tensors, and a load is `new_block & ~resident`.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
-from ..core.arch import OPERANDS, Architecture, bits_to_bytes
+from ..core.arch import OPERANDS, Architecture, bits_to_bytes, step_bytes
+from ..core.dims import DIMS
 from ..core.errors import ConvschedError
 from ..core.layer import Layer
-from ..core.limits import MAX_SIM_TILES, check_seed, check_simulation
+from ..core.limits import check_seed, check_simulation
 from ..core.schedule import Schedule
 from .closed_form import RELEVANT, OperandTraffic, Traffic
 
@@ -89,31 +92,73 @@ def _bounding_read_set(o: tuple[int, int], f: tuple[int, int], s: int, d: int, p
     return span
 
 
-class _Walker:
+@dataclass(frozen=True)
+class OutputRun:
+    """A run of equal output blocks: the block (its range per output dimension), its words, and whether
+    the run starts by reading back the block's partial sums (the block was visited before)."""
+
+    block: tuple[tuple[int, int], ...]
+    words: int
+    read_back: bool
+
+
+@dataclass(frozen=True)
+class TileVisit:
+    """What the walk moved for one tile, in loop order."""
+
+    loads: dict[str, int]      # words loaded into the input/weight buffer before the tile (operands that moved)
+    run: OutputRun | None      # the output run the tile starts; None when it continues the previous one
+    macs: int
+
+
+class Walker:
+    """The walk of one schedule over real operands `x`, `w` (see the module docstring).
+
+    `tiles()` walks every tile in loop order and yields what each moved. After
+    the walk: `output` is the layer output assembled in main memory, `steps[op]`
+    the words of each step of the input and weight block sequences, `runs` the
+    output runs, `peak[op]` the largest block of each operand, and
+    `missing_reads` the MAC operands that were not in a buffer (must be 0).
+    """
+
     def __init__(self, schedule: Schedule, x: np.ndarray, w: np.ndarray):
         self.s = schedule
         self.L = L = schedule.layer
         self.x, self.w = x, w
-        self.y_mem = np.zeros((L.N, L.G, L.Kg, L.OY, L.OX))
+        self.output = np.zeros((L.N, L.G, L.Kg, L.OY, L.OX))
         self.read_y = _read_mask(L.OY, L.FY, L.SY, L.DY, L.PY, L.IY)
         self.read_x = _read_mask(L.OX, L.FX, L.SX, L.DX, L.PX, L.IX)
-        shapes = {"input": x.shape, "weight": w.shape, "output": self.y_mem.shape}
+        shapes = {"input": x.shape, "weight": w.shape, "output": self.output.shape}
         self.buf = {op: np.full(shapes[op], np.nan) for op in OPERANDS}
         self.resident = {op: np.zeros(shapes[op], dtype=bool) for op in OPERANDS}
         self.key: dict[str, tuple | None] = {op: None for op in OPERANDS}
         self.peak = {op: 0 for op in OPERANDS}
         self.steps: dict[str, list[int]] = {"input": [], "weight": []}
-        self.out_runs: list[tuple[tuple, int, bool]] = []  # (block key, words, read back first)
+        self.runs: list[OutputRun] = []
         self.visited: set[tuple] = set()
-        self.missing = 0
+        self.missing_reads = 0
         self._mask_cache: dict[tuple, np.ndarray] = {}
         self._mask_bytes = 0
 
+    def tiles(self) -> Iterator[TileVisit]:
+        """Walk every tile in loop order (then write the last output run back)."""
+        order = self.s.order
+        for combo in itertools.product(*(range(self.s.trips(d)) for d in order)):
+            idx = dict(zip(order, combo))
+            loads = {}
+            for op in ("input", "weight"):
+                words = self._visit_read_operand(op, idx)
+                if words is not None:
+                    loads[op] = words
+            run = self._visit_output(idx)
+            yield TileVisit(loads, run, self._compute_tile(idx))
+        self._flush_output()
+
     # ranges of every dimension for the loops above a level
-    def ranges(self, idx: dict[str, int], level: int) -> dict[str, tuple[int, int]]:
+    def _ranges(self, idx: dict[str, int], level: int) -> dict[str, tuple[int, int]]:
         r = {}
         above = self.s.order[:level]
-        for d in ("N", "G", "K", "C", "OY", "OX", "FY", "FX"):
+        for d in DIMS:
             size, t = self.L.dim_size(d), self.s.tiles[d]
             if d in above:
                 r[d] = (idx[d] * t, min(idx[d] * t + t, size))
@@ -121,7 +166,7 @@ class _Walker:
                 r[d] = (0, size)
         return r
 
-    def block_mask(self, op: str, r: dict[str, tuple[int, int]]) -> np.ndarray:
+    def _block_mask(self, op: str, r: dict[str, tuple[int, int]]) -> np.ndarray:
         L = self.L
         key = (op,) + tuple(sorted(r.items()))
         hit = self._mask_cache.get(key)
@@ -144,50 +189,57 @@ class _Walker:
             self._mask_bytes += m.nbytes
         return m
 
-    def visit_read_operand(self, op: str, idx: dict[str, int]) -> None:
+    def _visit_read_operand(self, op: str, idx: dict[str, int]) -> int | None:
+        """Move `op`'s buffer to the tile's block; the words loaded, None when the block did not change."""
         level = self.s.buffers[op]
-        r = self.ranges(idx, level)
+        r = self._ranges(idx, level)
         key = tuple(r[d] for d in sorted(RELEVANT[op]))
         if key == self.key[op]:
-            return
-        mask = self.block_mask(op, r)
+            return None
+        mask = self._block_mask(op, r)
         if not mask.any():  # wholly in the padding: nothing moves, the buffer stays as it was
-            return
+            return None
         self.key[op] = key
         new = mask & ~self.resident[op]
-        self.steps[op].append(int(new.sum()))
+        words = int(new.sum())
+        self.steps[op].append(words)
         src = self.x if op == "input" else self.w
         buf = self.buf[op]
         buf[~mask] = np.nan                 # drop what the new block does not need
         buf[new] = src[new]                 # DMA in only what is missing
         self.resident[op] = mask
         self.peak[op] = max(self.peak[op], int(mask.sum()))
+        return words
 
-    def visit_output(self, idx: dict[str, int]) -> None:
-        r = self.ranges(idx, self.s.buffers["output"])
+    def _visit_output(self, idx: dict[str, int]) -> OutputRun | None:
+        """Move the output buffer to the tile's block; the run it starts, None when the block did not change."""
+        r = self._ranges(idx, self.s.buffers["output"])
         key = tuple(r[d] for d in sorted(RELEVANT["output"]))
         if key == self.key["output"]:
-            return
-        self.flush_output()
-        mask = self.block_mask("output", r)
+            return None
+        self._flush_output()
+        mask = self._block_mask("output", r)
         buf = self.buf["output"]
         buf[:] = np.nan
         read_back = key in self.visited
-        buf[mask] = self.y_mem[mask] if read_back else 0.0
-        self.out_runs.append((key, int(mask.sum()), read_back))
+        buf[mask] = self.output[mask] if read_back else 0.0
+        run = OutputRun(key, int(mask.sum()), read_back)
+        self.runs.append(run)
         self.visited.add(key)
         self.key["output"] = key
         self.resident["output"] = mask
         self.peak["output"] = max(self.peak["output"], int(mask.sum()))
+        return run
 
-    def flush_output(self) -> None:
+    def _flush_output(self) -> None:
         if self.key["output"] is not None:
             mask = self.resident["output"]
-            self.y_mem[mask] = self.buf["output"][mask]
+            self.output[mask] = self.buf["output"][mask]
 
-    def compute_tile(self, idx: dict[str, int]) -> None:
+    def _compute_tile(self, idx: dict[str, int]) -> int:
+        """The tile's MACs, from the buffers only; returns how many."""
         L = self.L
-        r = self.ranges(idx, len(self.s.order))
+        r = self._ranges(idx, len(self.s.order))
         n, g, k, c = (slice(*r[d]) for d in ("N", "G", "K", "C"))
         oy = np.arange(*r["OY"])
         ox = np.arange(*r["OX"])
@@ -204,15 +256,15 @@ class _Walker:
                 valid = rv[:, None] & cv[None, :]
                 patch[..., valid] = sub[..., valid]   # padding is made on chip: zeros
                 wt = wb[g, k, c, fy, fx]
-                self.missing += int(np.isnan(patch).sum()) + int(np.isnan(wt).sum())
+                self.missing_reads += int(np.isnan(patch).sum()) + int(np.isnan(wt).sum())
                 acc += np.einsum("ngcyx,gkc->ngkyx", np.nan_to_num(patch), np.nan_to_num(wt))
         ob = self.buf["output"][n, g, k, slice(*r["OY"]), slice(*r["OX"])]
-        self.missing += int(np.isnan(ob).sum())
+        self.missing_reads += int(np.isnan(ob).sum())
         self.buf["output"][n, g, k, slice(*r["OY"]), slice(*r["OX"])] = ob + acc
+        return math.prod(hi - lo for lo, hi in r.values())
 
 
-def simulate(schedule: Schedule, arch: Architecture | None = None, seed: int = 0,
-             max_tiles: int = MAX_SIM_TILES) -> SimResult:
+def simulate(schedule: Schedule, arch: Architecture | None = None, seed: int = 0) -> SimResult:
     """Walk every tile of `schedule`, count every word moved, and check the output.
 
     Layers and schedules beyond the simulator's limits (docs/limits.md: tensor
@@ -222,9 +274,6 @@ def simulate(schedule: Schedule, arch: Architecture | None = None, seed: int = 0
     L = schedule.layer
     check_seed(seed)
     check_simulation(schedule)
-    if schedule.n_tiles > max_tiles:
-        raise ConvschedError(f"schedule has {schedule.n_tiles:,} tiles, more than the limit of {max_tiles:,}; "
-                             "use larger tiles or a smaller layer")
     try:
         return _simulate(schedule, arch, seed)
     except MemoryError:
@@ -235,52 +284,42 @@ def simulate(schedule: Schedule, arch: Architecture | None = None, seed: int = 0
 def _simulate(schedule: Schedule, arch: Architecture, seed: int) -> SimResult:
     L = schedule.layer
     x, w = random_operands(L, seed)
-    walk = _Walker(schedule, x, w)
-    order = schedule.order
-    for combo in itertools.product(*(range(schedule.trips(d)) for d in order)):
-        idx = dict(zip(order, combo))
-        walk.visit_read_operand("input", idx)
-        walk.visit_read_operand("weight", idx)
-        walk.visit_output(idx)
-        walk.compute_tile(idx)
-    walk.flush_output()
-
+    walk = Walker(schedule, x, w)
+    for _ in walk.tiles():
+        pass
     ref = reference_conv(L, x, w)
-    err = float(np.max(np.abs(walk.y_mem - ref))) if ref.size else 0.0
+    err = float(np.max(np.abs(walk.output - ref))) if ref.size else 0.0
     traffic = _measured_traffic(schedule, arch, walk)
-    return SimResult(traffic, walk.peak, err == 0.0 and walk.missing == 0, err, walk.missing, schedule.n_tiles)
+    return SimResult(traffic, walk.peak, err == 0.0 and walk.missing_reads == 0, err, walk.missing_reads,
+                     schedule.n_tiles)
 
 
-def _step_bytes(words: int, bits: int, gran: int) -> int:
-    b = bits_to_bytes(words * bits)
-    return -(-b // gran) * gran if gran else b
-
-
-def _measured_traffic(schedule: Schedule, arch: Architecture, walk: _Walker) -> Traffic:
+def _measured_traffic(schedule: Schedule, arch: Architecture, walk: Walker) -> Traffic:
     gran = arch.dma_granularity
     ops: dict[str, OperandTraffic] = {}
     for op, bits in (("input", arch.input_bits), ("weight", arch.weight_bits)):
         words = sum(walk.steps[op])
-        nbytes = (sum(_step_bytes(s, bits, gran) for s in walk.steps[op] if s) if gran
+        nbytes = (sum(step_bytes(s, bits, gran) for s in walk.steps[op] if s) if gran
                   else bits_to_bytes(words * bits))
         ops[op] = OperandTraffic(words, 0, nbytes, 0)
-    last_run = {key: i for i, (key, _, _) in enumerate(walk.out_runs)}
+    last_run = {run.block: i for i, run in enumerate(walk.runs)}
     reads = writes = final = 0
     read_b = psum_w = final_w = 0
-    for i, (key, words, read_back) in enumerate(walk.out_runs):
+    for i, run in enumerate(walk.runs):
+        words, read_back = run.words, run.read_back
         writes += words
-        is_final = last_run[key] == i
+        is_final = last_run[run.block] == i
         if read_back:
             reads += words
         if is_final:
             final += words
         if gran:
             if read_back:
-                read_b += _step_bytes(words, arch.psum_bits, gran)
+                read_b += step_bytes(words, arch.psum_bits, gran)
             if is_final:
-                final_w += _step_bytes(words, arch.output_bits, gran)
+                final_w += step_bytes(words, arch.output_bits, gran)
             else:
-                psum_w += _step_bytes(words, arch.psum_bits, gran)
+                psum_w += step_bytes(words, arch.psum_bits, gran)
     if not gran:
         read_b = bits_to_bytes(reads * arch.psum_bits)
         psum_w = bits_to_bytes((writes - final) * arch.psum_bits)

@@ -20,83 +20,28 @@ that do not give ``N`` themselves, and of an ONNX model's symbolic batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import ConvschedError
 from ..core.fileio import MAX_MODEL_BYTES, check_path_length, check_user_file
-from ..core.layer import Layer
-
-KINDS = ("conv", "fc")
-
-
-@dataclass(frozen=True)
-class NetLayer:
-    """One named layer of a network."""
-
-    name: str          # layer name as in the published architecture / ONNX node name
-    kind: str          # "conv" or "fc"
-    layer: Layer
-    input_bits: int | None = None   # word sizes when the source says (quantized ONNX), else None
-    weight_bits: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConvschedError(f"layer {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
-
-    @property
-    def macs(self) -> int:
-        return self.layer.macs
-
-    def to_dict(self) -> dict:
-        """Name, kind, every Layer field (N G K C OY OX FY FX SY SX DY DX PY PX IY IX), bits and MACs."""
-        L = self.layer
-        d: dict = {"name": self.name, "kind": self.kind}
-        for f in ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX", "PY", "PX", "IY", "IX"):
-            d[f] = getattr(L, f)
-        d["input_bits"] = self.input_bits
-        d["weight_bits"] = self.weight_bits
-        d["macs"] = L.macs
-        return d
-
-
-@dataclass(frozen=True)
-class Network:
-    """A named, ordered tuple of layers (plus what an importer skipped)."""
-
-    name: str
-    layers: tuple[NetLayer, ...]
-    skipped: dict[str, int] = field(default_factory=dict)  # op type -> count (ONNX)
-    notes: tuple[str, ...] = ()
-
-    @property
-    def macs(self) -> int:
-        return sum(nl.layer.macs for nl in self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def to_dict(self) -> dict:
-        return {"network": self.name, "layers": [nl.to_dict() for nl in self.layers],
-                "macs": self.macs, "skipped": dict(self.skipped), "notes": list(self.notes)}
-
+from .builtin import BUILTINS, lookup, rows_to_layers
+from .files import load_layer_file, parse_inline
+from .network import KINDS, LayerKind, NetLayer, Network
+from .onnx import load_onnx
 
 def builtin_names() -> list[str]:
     """Names of the built-in networks."""
-    from .builtin import BUILTINS
     return list(BUILTINS)
 
 
 def builtin_network(name: str, batch: int = 1) -> Network:
     """A built-in network by (case-insensitive) name."""
-    from .builtin import BUILTINS, lookup, rows_to_layers
     _check_batch(batch)
     canonical = lookup(name)
     if canonical is None:
         raise ConvschedError(f"unknown network {name!r}; built-in networks: {', '.join(BUILTINS)} "
                              "(or give an .onnx, .yaml/.json file or an inline spec K=..,C=..,OY=..,OX=..)")
-    rows = rows_to_layers(BUILTINS[canonical](), batch)
-    return Network(canonical, tuple(NetLayer(n, k, L) for n, k, L in rows))
+    return Network(canonical, tuple(rows_to_layers(BUILTINS[canonical](), batch)))
 
 
 def _check_batch(batch: int) -> None:
@@ -120,17 +65,13 @@ def load_target(target: str, batch: int = 1) -> Network:
         if suffix == ".onnx":
             # the ONNX reader loads the file itself: gate it first (a FIFO or a device would hang it)
             check_user_file(path, "ONNX model", MAX_MODEL_BYTES)
-            from .onnx import load_onnx
             return load_onnx(path, batch)
         if suffix in (".yaml", ".yml", ".json"):
-            from .files import load_layer_file
             return load_layer_file(path, batch)
         raise ConvschedError(f"{target}: unknown file type {suffix or '(none)'}; "
                              "give an .onnx model or a .yaml/.yml/.json layer file")
     if "=" in target:
-        from .files import parse_inline
         return parse_inline(target, batch)
-    from .builtin import lookup
     if lookup(target) is None:
         if path.is_dir():
             raise ConvschedError(f"{target} is a folder; expected a model or layer file "
@@ -140,4 +81,4 @@ def load_target(target: str, batch: int = 1) -> Network:
     return builtin_network(target, batch)
 
 
-__all__ = ["NetLayer", "Network", "builtin_network", "builtin_names", "load_target", "KINDS"]
+__all__ = ["NetLayer", "Network", "LayerKind", "builtin_network", "builtin_names", "load_target", "KINDS"]

@@ -41,12 +41,22 @@ Naming and variants:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from ..core.layer import Layer
+from .network import LayerKind, NetLayer
 
-# (name, kind, layer fields); the batch N is added by `build`.
-Row = tuple[str, str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One layer of a built-in table: its published name, its kind and its `Layer` fields (the batch N is
+    added by `rows_to_layers`)."""
+
+    name: str
+    kind: LayerKind
+    fields: dict[str, int]
 
 
 def _conv(name: str, K: int, C: int, O: int, F: int = 1, S: int = 1, P: int | None = None,
@@ -56,11 +66,11 @@ def _conv(name: str, K: int, C: int, O: int, F: int = 1, S: int = 1, P: int | No
          "PY": F // 2 if P is None else P, "PX": F // 2 if P is None else P, "G": G}
     if I is not None:
         d["IY"] = d["IX"] = I
-    return (name, "conv", d)
+    return Row(name, "conv", d)
 
 
 def _fc(name: str, K: int, C: int) -> Row:
-    return (name, "fc", {"K": K, "C": C, "OY": 1, "OX": 1})
+    return Row(name, "fc", {"K": K, "C": C, "OY": 1, "OX": 1})
 
 
 def alexnet() -> list[Row]:
@@ -225,5 +235,6 @@ def lookup(name: str) -> str | None:
     return ALIASES.get(k)
 
 
-def rows_to_layers(rows: list[Row], batch: int) -> list[tuple[str, str, Layer]]:
-    return [(name, kind, Layer(**fields, N=batch)) for name, kind, fields in rows]
+def rows_to_layers(rows: list[Row], batch: int) -> list[NetLayer]:
+    """The network layers of a built-in table at batch size `batch`."""
+    return [NetLayer(r.name, r.kind, Layer(**r.fields, N=batch)) for r in rows]

@@ -19,12 +19,11 @@ from typing import Any, Mapping
 
 from ..core.errors import ConvschedError
 from ..core.fileio import MAX_INT_DIGITS, load_user_data, shorten
-from ..core.layer import Layer
-from . import KINDS, NetLayer, Network
+from ..core.layer import LAYER_FIELDS, Layer
+from .network import KINDS, NetLayer, Network
 
 _EXTRA_KEYS = ("name", "kind", "input_bits", "weight_bits")
 _INLINE_INT = re.compile(r"^-?[0-9]+$")
-_LAYER_FIELDS = ("N", "G", "K", "C", "OY", "OX", "FY", "FX", "SY", "SX", "DY", "DX", "PY", "PX", "IY", "IX")
 
 
 def default_kind(layer: Layer) -> str:
@@ -128,13 +127,13 @@ def parse_inline(spec: str, batch: int = 1) -> Network:
         if "=" not in part:
             raise ConvschedError(f"inline spec {shorten(spec)!r}: {part!r} is not FIELD=VALUE")
         key, value = (s.strip() for s in part.split("=", 1))
-        if key not in _LAYER_FIELDS and key not in _EXTRA_KEYS:
+        if key not in LAYER_FIELDS and key not in _EXTRA_KEYS:
             upper = key.upper()
-            if upper in _LAYER_FIELDS:
+            if upper in LAYER_FIELDS:
                 key = upper
             else:
                 raise ConvschedError(f"inline spec {shorten(spec)!r}: unknown field {key!r}; known fields: "
-                                     f"{' '.join(_LAYER_FIELDS)} name kind input_bits weight_bits")
+                                     f"{' '.join(LAYER_FIELDS)} name kind input_bits weight_bits")
         if key in data:
             raise ConvschedError(f"inline spec {shorten(spec)!r}: field {key} is given twice")
         data[key] = _parse_value(key, value, spec)

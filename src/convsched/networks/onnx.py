@@ -52,9 +52,10 @@ import os
 import re
 from pathlib import Path
 
+from ..core.arch import bits_to_bytes
 from ..core.errors import ConvschedError
 from ..core.layer import Layer
-from . import NetLayer, Network
+from .network import NetLayer, Network
 from .onnx_shapes import Attrs, GraphShapes, window_attrs, window_axis
 
 _CONV_OPS = ("Conv", "QLinearConv", "ConvInteger")
@@ -239,7 +240,7 @@ def _check_weights(graph, folder: Path, path: Path) -> list[str]:
         count = math.prod(dims)
         if count == 0:
             continue
-        nbytes = -(-count * _ELEMENT_BITS.get(t.data_type, _MIN_BITS) // 8)
+        nbytes = bits_to_bytes(count * _ELEMENT_BITS.get(t.data_type, _MIN_BITS))
         if t.data_location == _EXTERNAL:
             loc, size = _external_file(t, folder)
             if size is None:

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from ..core.dims import ceil_div
 from ..core.errors import ConvschedError
 
 Dim = int | str | None     # a size; a symbol's name when inference named an unknown; None when unknown
@@ -153,7 +154,7 @@ def window_axis(where: str, axis: str, i: int, f: int, s: int, d: int, pb: int, 
     """(output size, begin pad) of one spatial axis, per the ONNX Conv / pooling definitions."""
     span = (f - 1) * d + 1
     if auto in ("SAME_UPPER", "SAME_LOWER"):
-        o = -(-i // s)
+        o = ceil_div(i, s)
         total = max(0, (o - 1) * s + span - i)
         return o, (total // 2 if auto == "SAME_UPPER" else total - total // 2)
     if auto == "VALID":
@@ -161,7 +162,7 @@ def window_axis(where: str, axis: str, i: int, f: int, s: int, d: int, pb: int, 
     room = i + pb + pe - span
     # ceil_mode as the ONNX pooling spec and onnx's shape inference have it (PyTorch and onnx's
     # reference runtime drop a last window that would start in the end padding; the spec does not)
-    o = (-(-room // s) if ceil_mode else room // s) + 1
+    o = (ceil_div(room, s) if ceil_mode else room // s) + 1
     if o < 1:
         raise ConvschedError(f"{where}: the {axis} window span {span} is larger than the padded input {i + pb + pe}")
     return o, pb
@@ -580,7 +581,7 @@ def _split(g: GraphShapes, node, a: Attrs) -> list:
         if parts < 1:
             raise _Unknown
         if a.int("num_outputs", 0):  # opset 18: equal parts, the last one smaller
-            step = -(-d // parts)
+            step = ceil_div(d, parts)
             sizes = [min(step, max(0, d - step * i)) for i in range(parts)]
         elif d % parts:
             raise _Unknown

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 from urllib.parse import quote as urlquote
 
+from ..analysis.baselines import NAMES
 from ..analysis.baselines.compare import NetworkComparison, compare_result, format_error, summary_rows
 from ..core.arch import Architecture
 from ..core.errors import ConvschedError
@@ -33,6 +34,7 @@ from ..core.units import format_size
 from ..model.bounds import LayerBounds, layer_bounds
 from ..networks import Network
 from ..search.network import NetworkResult, optimize_network
+from .plot import log_size_axis, matplotlib_classes
 from .tables import schedule_buffers, schedule_loops
 
 FORMATS = ("md", "html")
@@ -114,12 +116,10 @@ class _Figure:
 
 def _figures(data: ReportData) -> list[_Figure] | None:
     """The report's figures; None when matplotlib is missing."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
+    classes = matplotlib_classes()
+    if classes is None:
         return None
-    from .plot import log_size_axis
+    Figure, FigureCanvasAgg = classes
     entries = data.result.entries
     names = [e.name for e in entries]
     x = list(range(len(entries)))
@@ -178,7 +178,7 @@ def _figures(data: ReportData) -> list[_Figure] | None:
 
 
 def _null_locator():
-    from matplotlib.ticker import NullLocator
+    from matplotlib.ticker import NullLocator     # matplotlib is optional: imported where a figure is drawn
     return NullLocator()
 
 
@@ -333,7 +333,6 @@ def _models(data: ReportData) -> Section:
 
 def _model_layers(data: ReportData) -> Section:
     keys = list(data.comparison.layers[0]) if data.comparison.layers else []
-    from ..analysis.baselines import NAMES
     header = ["layer"] + ["error", "chosen/opt"] * len(keys)
     groups = [("", 1)] + [(NAMES.get(k, k), 2) for k in keys]
     rows = []

@@ -2,17 +2,22 @@
 
 `plot_sweep` draws a buffer-size sweep: optimal network traffic against the
 buffer capacity on log-log axes, its per-operand breakdown, and each
-textbook dataflow as a reference line.
+textbook dataflow as a reference line. `plot_hwc` draws the HWC against the
+HWCE-style engine: per-layer ratios, or the ratio against the buffer size.
+
+matplotlib is imported inside the functions that draw: it is optional, and
+slow to import for the commands that draw nothing.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..core.arch import OPERANDS
 from ..core.errors import ConvschedError
+from ..core.outputs import check_output, open_output
 from ..core.units import format_size
 from ..search.network import SweepResult
 from ..search.optimizer import TEXTBOOK
@@ -20,13 +25,22 @@ from ..search.optimizer import TEXTBOOK
 FORMATS = ("png", "svg", "pdf")
 
 
-def _matplotlib():
+def matplotlib_classes() -> tuple[type, type] | None:
+    """matplotlib's `Figure` and Agg canvas classes; None when matplotlib is not installed."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ConvschedError("plotting needs matplotlib; install it with: pip install 'convsched[plot]'") from None
+        return None
     return Figure, FigureCanvasAgg
+
+
+def require_matplotlib() -> tuple[type, type]:
+    """`matplotlib_classes`, or a one-line error saying how to install matplotlib (checked before long work)."""
+    classes = matplotlib_classes()
+    if classes is None:
+        raise ConvschedError("plotting needs matplotlib; install it with: pip install 'convsched[plot]'")
+    return classes
 
 
 def size_ticks(low: float, high: float, max_ticks: int = 8) -> list[int]:
@@ -59,7 +73,9 @@ def log_size_axis(axis, values: Sequence[float]) -> None:
     axis.set_minor_locator(NullLocator())
 
 
-def _format_of(path: Path) -> str:
+def figure_format(path: str | Path) -> str:
+    """The figure format a file name asks for: .png, .svg or .pdf (no other name is guessed at)."""
+    path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ConvschedError(f"plot file {path} must end in {', '.join('.' + f for f in FORMATS)}")
@@ -70,11 +86,10 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None,
                inputs: Iterable[str | Path] = ()) -> Path:
     """Write the sweep figure to `path` (.png, .svg or .pdf) by the output rule of `core/outputs.py`
     (a regular file whole or not at all; `inputs` are refused as the target); returns the path."""
-    from ..core.outputs import check_output, open_output
     p = Path(path)
-    fmt = _format_of(p)
+    fmt = figure_format(p)
     check_output(p, inputs)
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = require_matplotlib()
 
     pts = result.feasible_points
     if not pts:
@@ -109,6 +124,40 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None,
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
 
+    with open_output(p, binary=True, inputs=inputs) as f:
+        fig.savefig(f, format=fmt)
+    return p
+
+
+def plot_hwc(path: str | Path, single: Mapping[str, Any] | None, sweep: Sequence[Mapping[str, Any]] | None,
+             inputs: Iterable[str | Path] = ()) -> Path:
+    """Write the HWC figure to `path` (.png, .svg or .pdf) by the output rule of `core/outputs.py`: with
+    `sweep` (the points of `hwc --sweep --json`) the HWCE / HWC bytes ratio against the HWC's buffer,
+    else the ratio of each layer of `single` (`hwc --json`); returns the path."""
+    p = Path(path)
+    fmt = figure_format(p)
+    check_output(p, inputs)
+    Figure, FigureCanvasAgg = require_matplotlib()
+    fig = Figure(figsize=(10, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if sweep:
+        xs = [pt["buffer_bytes"] / 1024 for pt in sweep]
+        ax.plot(xs, [pt["ratio"] for pt in sweep], "o-", label="network total")
+        ax.plot(xs, [pt["max_layer_ratio"] for pt in sweep], "s--", label="best layer")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("HWC total buffer (KiB)")
+        ax.set_title(f"{sweep[0]['network']}: HWCE bytes / HWC bytes")
+    elif single is not None:
+        rows = [d for d in single["layers"] if d["ratio"] is not None]
+        ax.bar(range(len(rows)), [d["ratio"] for d in rows])
+        ax.set_xticks(range(len(rows)), [d["name"] for d in rows], rotation=90, fontsize=7)
+        ax.axhline(14, color="red", linestyle=":", label="14x (paper)")
+        ax.set_title(f"{single['network']}: HWCE bytes / HWC bytes per layer (total {single['ratio']:.2f}x)")
+    ax.legend()
+    ax.set_ylabel("ratio")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
     with open_output(p, binary=True, inputs=inputs) as f:
         fig.savefig(f, format=fmt)
     return p

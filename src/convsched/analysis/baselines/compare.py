@@ -19,13 +19,14 @@ error is 0 by construction and only their loss is reported.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 from ...core.arch import Architecture
 from ...core.layer import Layer
 from ...core.schedule import Schedule
 from ...model.closed_form import evaluate
+from ...search.network import NetworkResult
 from ...search.optimizer import LayerResult, best_textbook, optimize_layer
 from . import MODELS, NAMES
 
@@ -34,7 +35,9 @@ DEFAULT_SAMPLES = 12
 
 @dataclass(frozen=True)
 class ScheduleError:
-    kind: str            # "chosen", "optimum" or "sample"
+    """A model's predicted bytes of one schedule of its space against the exact model's."""
+
+    kind: Literal["chosen", "optimum", "sample"]   # the schedule it chose, the optimum, or one of its sample
     predicted: int       # bytes
     exact: int           # bytes
 
@@ -87,25 +90,26 @@ def _sched_json(s: Schedule) -> dict[str, Any]:
 
 
 def compare_layer(layer: Layer, arch: Architecture, optimum: LayerResult | None = None,
-                  textbook: LayerResult | None | str = "compute", samples: int = DEFAULT_SAMPLES,
+                  textbook: LayerResult | None | Literal["compute"] = "compute", samples: int = DEFAULT_SAMPLES,
                   seed: int = 0, models: Sequence[str] | None = None) -> dict[str, ModelOnLayer]:
-    """Every model (and the textbook dataflows) on one layer; `optimum` is solved when not given."""
+    """Every model (and the textbook dataflows) on one layer; `optimum` is solved when not given, the best
+    textbook dataflow when `textbook` is "compute" (None: no textbook dataflow fits)."""
     if optimum is None:
         optimum = optimize_layer(layer, arch)
     opt_bytes = optimum.traffic.total_bytes
     out: dict[str, ModelOnLayer] = {}
     for key in (models or list(MODELS)):
-        mod = MODELS[key]
+        model = MODELS[key]
         errs: list[ScheduleError] = []
-        chosen = mod.choose(layer, arch)
+        chosen = model.choose(layer, arch)
         chosen_exact = None
         if chosen is not None:
             chosen_exact = evaluate(chosen, arch).total_bytes
-            errs.append(ScheduleError("chosen", mod.predict(chosen, arch).total, chosen_exact))
-        if mod.expresses(optimum.schedule):
-            errs.append(ScheduleError("optimum", mod.predict(optimum.schedule, arch).total, opt_bytes))
-        for s in mod.sample(layer, arch, samples, seed):
-            errs.append(ScheduleError("sample", mod.predict(s, arch).total, evaluate(s, arch).total_bytes))
+            errs.append(ScheduleError("chosen", model.predict(chosen, arch).total, chosen_exact))
+        if model.expresses(optimum.schedule):
+            errs.append(ScheduleError("optimum", model.predict(optimum.schedule, arch).total, opt_bytes))
+        for s in model.sample(layer, arch, samples, seed):
+            errs.append(ScheduleError("sample", model.predict(s, arch).total, evaluate(s, arch).total_bytes))
         out[key] = ModelOnLayer(key, tuple(errs), chosen, chosen_exact, opt_bytes)
     if textbook == "compute":
         found = best_textbook(layer, arch)
@@ -116,13 +120,12 @@ def compare_layer(layer: Layer, arch: Architecture, optimum: LayerResult | None 
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class NetworkComparison:
     """Per-layer comparisons (network order) and per-network summaries of each model."""
 
     names: list[str]
     layers: list[dict[str, ModelOnLayer]]
-    weights: list[int] = field(default_factory=list)   # unused; kept for symmetry with layer counts
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per model: mean |error| over all its (layer, schedule) pairs, worst error, network loss."""
@@ -162,7 +165,7 @@ def compare_network(names: Sequence[str], layers: Sequence[Layer], archs: Sequen
             progress(i, len(layers))
         key = (layer, arch)
         if key not in cache:
-            tb: LayerResult | None | str = "compute" if textbooks is None else textbooks[i]
+            tb: LayerResult | None | Literal["compute"] = "compute" if textbooks is None else textbooks[i]
             cache[key] = compare_layer(layer, arch, opt, tb, samples, seed)
         rows.append(cache[key])
     if progress:
@@ -170,9 +173,9 @@ def compare_network(names: Sequence[str], layers: Sequence[Layer], archs: Sequen
     return NetworkComparison(list(names), rows)
 
 
-def compare_result(result: Any, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+def compare_result(result: NetworkResult, samples: int = DEFAULT_SAMPLES, seed: int = 0,
                    progress: Callable[[int, int], None] | None = None) -> NetworkComparison:
-    """Compare on a `netsearch.NetworkResult` (its optima and best textbook dataflows)."""
+    """Compare on a network's optimization result (its optima and best textbook dataflows)."""
     entries = result.entries
     return compare_network([e.name for e in entries], [e.net_layer.layer for e in entries],
                            [e.arch for e in entries], [e.result for e in entries],

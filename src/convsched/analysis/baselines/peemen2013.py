@@ -15,9 +15,7 @@ Expressible convsched schedules: N/G outermost then any order of the core
 loops, no FY/FX loop, each buffer just below its operand's innermost loop.
 """
 
-from ._loopnest import LoopNestModel
-from ._loopnest import choose as _choose
-from ._loopnest import sample as _sample
+from .loopnest import LoopNestModel
 
 MODEL = LoopNestModel(
     name="Peemen ICCD'13",
@@ -25,13 +23,3 @@ MODEL = LoopNestModel(
     reuse=True, overlap=False, halo=True, psums="spill", level_rule="innermost",
 )
 
-expresses = MODEL.expresses
-predict = MODEL.predict
-
-
-def choose(layer, arch):
-    return _choose(MODEL, layer, arch)
-
-
-def sample(layer, arch, count, seed=0):
-    return _sample(MODEL, layer, arch, count, seed)

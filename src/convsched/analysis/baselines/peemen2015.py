@@ -11,9 +11,7 @@ loop, padding clipping and the rows a stride skips are not modelled.
 Expressible convsched schedules: as for `peemen2013`.
 """
 
-from ._loopnest import LoopNestModel
-from ._loopnest import choose as _choose
-from ._loopnest import sample as _sample
+from .loopnest import LoopNestModel
 
 MODEL = LoopNestModel(
     name="Peemen DATE'15",
@@ -22,13 +20,3 @@ MODEL = LoopNestModel(
     reuse=True, overlap=True, halo=True, psums="spill", level_rule="innermost",
 )
 
-expresses = MODEL.expresses
-predict = MODEL.predict
-
-
-def choose(layer, arch):
-    return _choose(MODEL, layer, arch)
-
-
-def sample(layer, arch, count, seed=0):
-    return _sample(MODEL, layer, arch, count, seed)

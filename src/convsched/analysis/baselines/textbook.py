@@ -17,7 +17,7 @@ from ...core.layer import Layer
 from ...core.schedule import Schedule
 from ...model.closed_form import evaluate
 from ...search.optimizer import TEXTBOOK, best_textbook
-from ._loopnest import Prediction
+from .loopnest import Prediction
 
 NAME = "textbook"
 
@@ -39,11 +39,6 @@ def expresses(schedule: Schedule) -> bool:
 def predict(schedule: Schedule, arch: Architecture) -> Prediction:
     t = evaluate(schedule, arch)
     return Prediction(t.input.bytes, t.weight.bytes, t.output.bytes, t.total_words)
-
-
-def choose_named(layer: Layer, arch: Architecture):
-    """(dataflow name, LayerResult) of the best textbook dataflow, or None."""
-    return best_textbook(layer, arch)
 
 
 def choose(layer: Layer, arch: Architecture) -> Schedule | None:

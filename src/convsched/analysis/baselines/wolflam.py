@@ -14,9 +14,7 @@ Expressible convsched schedules: N/G outermost then any order of the core
 loops, no FY/FX loop, all three buffers at one level.
 """
 
-from ._loopnest import LoopNestModel
-from ._loopnest import choose as _choose
-from ._loopnest import sample as _sample
+from .loopnest import LoopNestModel
 
 MODEL = LoopNestModel(
     name="Wolf-Lam cache",
@@ -24,13 +22,3 @@ MODEL = LoopNestModel(
     reuse=True, overlap=False, halo=False, psums="once", level_rule="shared",
 )
 
-expresses = MODEL.expresses
-predict = MODEL.predict
-
-
-def choose(layer, arch):
-    return _choose(MODEL, layer, arch)
-
-
-def sample(layer, arch, count, seed=0):
-    return _sample(MODEL, layer, arch, count, seed)

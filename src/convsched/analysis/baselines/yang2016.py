@@ -16,23 +16,11 @@ loops, no FY/FX loop, each buffer at 0 or just below a loop its operand
 depends on.
 """
 
-from ._loopnest import LoopNestModel
-from ._loopnest import choose as _choose
-from ._loopnest import sample as _sample
+from .loopnest import LoopNestModel
 
 MODEL = LoopNestModel(
     name="Yang 2016",
     citation="X. Yang et al., A Systematic Approach to Blocking Convolutional Neural Networks, 2016",
-    reuse=True, overlap=False, halo=True, psums="spill", level_rule="free",
+    reuse=True, overlap=False, halo=True, psums="spill", level_rule="free", tile_limit=7,
 )
 
-expresses = MODEL.expresses
-predict = MODEL.predict
-
-
-def choose(layer, arch):
-    return _choose(MODEL, layer, arch, limit=7)
-
-
-def sample(layer, arch, count, seed=0):
-    return _sample(MODEL, layer, arch, count, seed, limit=7)

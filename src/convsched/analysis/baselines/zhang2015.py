@@ -16,9 +16,7 @@ Expressible convsched schedules: order a subsequence of ``N G OY OX K C``
 the output buffer just below its innermost loop (above ``C``).
 """
 
-from ._loopnest import LoopNestModel
-from ._loopnest import choose as _choose
-from ._loopnest import sample as _sample
+from .loopnest import LoopNestModel
 
 MODEL = LoopNestModel(
     name="Zhang FPGA'15",
@@ -27,14 +25,3 @@ MODEL = LoopNestModel(
     fixed_order=("OY", "OX", "K", "C"),
 )
 
-expresses = MODEL.expresses
-predict = MODEL.predict
-
-
-def choose(layer, arch):
-    """The schedule Zhang's model picks under the capacity (exhaustive over its tile grid)."""
-    return _choose(MODEL, layer, arch)
-
-
-def sample(layer, arch, count, seed=0):
-    return _sample(MODEL, layer, arch, count, seed)

@@ -3,7 +3,9 @@ footprints and refetch counts, evaluated over arrays of tile sizes, and a small
 exhaustive search of a model's own schedule space.
 
 A baseline is a `LoopNestModel`: a rule for which schedules it can express
-(`space`) and a few switches that say how it counts traffic. Every model here
+(`orders`, `levels`, `expresses`), a few switches that say how it counts
+traffic (`predict`), and the schedules it picks (`choose`) or samples from
+its space (`sample`). Every model here
 counts words the way the cache-era analyses do:
 
 * the footprint of an operand's block is its tile extent in every dimension
@@ -33,20 +35,27 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
 from ...core.arch import OPERANDS, Architecture, words_to_bytes
+from ...core.dims import ceil_div
 from ...core.layer import Layer
 from ...core.schedule import Schedule
 from ...model.closed_form import RELEVANT
+from ...model.vectorised import buffer_bytes_many, buffer_words_many
 
 #: The dimensions the baselines tile (filters are never tiled by them).
 CORE = ("K", "C", "OY", "OX")
 OUTER = ("N", "G")
 
 Levels = dict[str, int]
+#: How a model counts the output's traffic (see the module docstring).
+PsumRule = Literal["spill", "writes", "once"]
+#: Which buffer levels a model allows: just below each operand's innermost loop, any, one shared level,
+#: or Zhang et al.'s (input and weights one tile, the output below its innermost loop).
+LevelRule = Literal["innermost", "free", "shared", "zhang"]
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,6 @@ class Prediction:
         return self.input + self.weight + self.output
 
 
-def _trips(D: int, t):
-    return -(-D // np.asarray(t, dtype=np.int64))
-
-
 @dataclass(frozen=True)
 class LoopNestModel:
     """One earlier model: what it can express and how it counts."""
@@ -76,9 +81,10 @@ class LoopNestModel:
     reuse: bool = True          # irrelevant loops below the innermost relevant one keep the block
     overlap: bool = False       # inter-tile (halo) reuse along the innermost relevant spatial loop
     halo: bool = True           # input tiles include the (F-1)*D halo
-    psums: str = "spill"        # "spill" | "writes" | "once" (see the module docstring)
-    level_rule: str = "innermost"   # "innermost" | "free" | "shared" | "zhang"
+    psums: PsumRule = "spill"
+    level_rule: LevelRule = "innermost"
     fixed_order: tuple[str, ...] | None = None
+    tile_limit: int = 10        # tile values tried per dimension by `choose` and `sample` (`tile_values`)
 
     # ---- the space of schedules ---------------------------------------------
     def orders(self, layer: Layer) -> list[tuple[str, ...]]:
@@ -108,7 +114,6 @@ class LoopNestModel:
 
     def expresses(self, schedule: Schedule) -> bool:
         """True when `schedule` is in this model's space (its order, buffer rule, untiled filters)."""
-        layer = schedule.layer
         if any(d in schedule.order for d in ("FY", "FX")):
             return False
         order = tuple(schedule.order)
@@ -126,7 +131,7 @@ class LoopNestModel:
         """Predicted words and bytes per operand over arrays of tiles (broadcast together)."""
         size = {d: layer.dim_size(d) for d in ("N", "G", "K", "C", "OY", "OX")}
         t = {d: (np.asarray(tiles[d], dtype=np.int64) if d in order else np.int64(size[d])) for d in size}
-        n = {d: _trips(size[d], t[d]) for d in size}
+        n = {d: ceil_div(size[d], t[d]) for d in size}
         words: dict[str, np.ndarray] = {}
         for op in OPERANDS:
             b = levels[op]
@@ -170,13 +175,62 @@ class LoopNestModel:
         res["words"] = words["input"] + words["weight"] + out_words
         return res
 
-    def _rows(self, layer: Layer, axis: str, t, tiled: bool):
-        o, f, s, d, i = (getattr(layer, n + axis) for n in ("O", "F", "S", "D", "I"))
+    def _rows(self, layer: Layer, axis: str, t: np.ndarray, tiled: bool) -> np.ndarray:
+        """Input rows (or columns) of a tile of `t` output rows, as the model counts them."""
+        f, s, d, i = (getattr(layer, n + axis) for n in ("F", "S", "D", "I"))
         if not tiled:
             return np.int64(i)
         t = np.asarray(t, dtype=np.int64)
-        rows = (t - 1) * s + (f - 1) * d + 1 if self.halo else t * s
-        return rows
+        return (t - 1) * s + (f - 1) * d + 1 if self.halo else t * s
+
+    def choose(self, layer: Layer, arch: Architecture) -> Schedule | None:
+        """The schedule the model picks: least predicted bytes among its schedules that really fit
+        (exact buffer sizes), ties to shorter loop orders; None when none fits."""
+        best = None
+        for order, levels, tiles in candidates(self, layer, self.tile_limit):
+            p = self.predict_many(layer, order, levels, tiles, arch)
+            bufw = buffer_words_many(layer, order, levels, tiles)
+            need = buffer_bytes_many(bufw, arch)
+            if arch.capacity is not None:
+                fits = sum(need.values()) <= arch.capacity
+            elif arch.capacity_per_operand is not None:
+                fits = np.logical_and.reduce([need[op] <= c for op, c in zip(OPERANDS, arch.capacity_per_operand)])
+            else:
+                fits = np.ones(1, dtype=bool)
+            shape = np.broadcast_shapes(np.shape(p["total"]), np.shape(fits), *(np.shape(v) for v in tiles.values()))
+            fits = np.broadcast_to(fits, shape)
+            if not fits.any():
+                continue
+            total = np.broadcast_to(p["total"], shape)
+            idx = np.flatnonzero(fits)
+            k = idx[np.argmin(total.ravel()[idx])]
+            key = (int(total.ravel()[k]), len(order))
+            if best is None or key < best[0]:
+                chosen = {d: int(np.broadcast_to(tiles[d], shape).ravel()[k]) for d in order}
+                best = (key, order, levels, chosen)
+        if best is None:
+            return None
+        _, order, levels, chosen = best
+        return Schedule(layer, order, chosen, levels)
+
+    def sample(self, layer: Layer, arch: Architecture, count: int, seed: int = 0) -> list[Schedule]:
+        """Up to `count` schedules of the model's space that really fit, drawn at random (reproducibly)."""
+        rng = np.random.default_rng(seed)
+        pool: list[tuple[tuple[str, ...], Levels, dict[str, int]]] = []
+        for order, levels, tiles in candidates(self, layer, self.tile_limit):
+            bufw = buffer_words_many(layer, order, levels, tiles)
+            need = sum(buffer_bytes_many(bufw, arch).values())
+            size = max([len(v) for v in tiles.values()] + [1])
+            fits = np.broadcast_to(need <= arch.capacity if arch.capacity is not None else True, (size,))
+            idx = np.flatnonzero(fits)
+            if len(idx) == 0:
+                continue
+            for k in rng.choice(idx, size=min(len(idx), max(1, count // 4)), replace=False):
+                pool.append((order, levels, {d: int(tiles[d][k]) for d in order}))
+        if not pool:
+            return []
+        picks = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
+        return [Schedule(layer, pool[i][0], pool[i][2], pool[i][1]) for i in sorted(picks)]
 
     def predict(self, schedule: Schedule, arch: Architecture) -> Prediction:
         """Predicted traffic of one schedule (it should be one `expresses` accepts)."""
@@ -194,7 +248,7 @@ def tile_values(D: int, limit: int = 10) -> np.ndarray:
     if D <= 1:
         return np.array([1], dtype=np.int64)
     trips = np.unique(np.round(np.geomspace(1, D, num=min(limit, D))).astype(np.int64))
-    return np.unique(-(-D // trips)).astype(np.int64)
+    return np.unique(ceil_div(D, trips)).astype(np.int64)
 
 
 def candidates(model: LoopNestModel, layer: Layer, limit: int = 10
@@ -207,63 +261,3 @@ def candidates(model: LoopNestModel, layer: Layer, limit: int = 10
         tiles = {d: g.ravel() for d, g in zip(order, grids)}
         for levels in model.levels(order):
             yield order, levels, tiles
-
-
-def choose(model: LoopNestModel, layer: Layer, arch: Architecture, limit: int = 10) -> Schedule | None:
-    """The schedule the model picks: least predicted bytes among its schedules that really fit
-    (exact buffer sizes), ties to fewer predicted words; None when none fits."""
-    from ...model.vectorised import buffer_bytes_many, buffer_words_many
-
-    best = None
-    for order, levels, tiles in candidates(model, layer, limit):
-        p = model.predict_many(layer, order, levels, tiles, arch)
-        bufw = buffer_words_many(layer, order, levels, tiles)
-        need = buffer_bytes_many(bufw, arch)
-        if arch.capacity is not None:
-            fits = sum(need.values()) <= arch.capacity
-        elif arch.capacity_per_operand is not None:
-            fits = np.logical_and.reduce([need[op] <= c for op, c in zip(OPERANDS, arch.capacity_per_operand)])
-        else:
-            fits = np.ones(1, dtype=bool)
-        shape = np.broadcast_shapes(np.shape(p["total"]), np.shape(fits), *(np.shape(v) for v in tiles.values()))
-        fits = np.broadcast_to(fits, shape)
-        if not fits.any():
-            continue
-        total = np.broadcast_to(p["total"], shape)
-        idx = np.flatnonzero(fits)
-        k = idx[np.argmin(total.ravel()[idx])]
-        key = (int(total.ravel()[k]), len(order))
-        if best is None or key < best[0]:
-            chosen = {d: int(np.broadcast_to(tiles[d], shape).ravel()[k]) for d in order}
-            best = (key, order, levels, chosen)
-    if best is None:
-        return None
-    _, order, levels, chosen = best
-    return Schedule(layer, order, chosen, levels)
-
-
-def sample(model: LoopNestModel, layer: Layer, arch: Architecture, count: int, seed: int = 0,
-           limit: int = 10) -> list[Schedule]:
-    """Up to `count` schedules of the model's space that really fit, drawn at random (reproducibly)."""
-    from ...model.vectorised import buffer_bytes_many, buffer_words_many
-
-    rng = np.random.default_rng(seed)
-    pool: list[tuple[tuple[str, ...], Levels, dict[str, int]]] = []
-    for order, levels, tiles in candidates(model, layer, limit):
-        bufw = buffer_words_many(layer, order, levels, tiles)
-        need = sum(buffer_bytes_many(bufw, arch).values())
-        size = max([len(v) for v in tiles.values()] + [1])
-        fits = np.broadcast_to(need <= arch.capacity if arch.capacity is not None else True, (size,))
-        idx = np.flatnonzero(fits)
-        if len(idx) == 0:
-            continue
-        for k in rng.choice(idx, size=min(len(idx), max(1, count // 4)), replace=False):
-            pool.append((order, levels, {d: int(tiles[d][k]) for d in order}))
-    if not pool:
-        return []
-    picks = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
-    return [Schedule(layer, pool[i][0], pool[i][2], pool[i][1]) for i in sorted(picks)]
-
-
-def make_predictor(model: LoopNestModel) -> Callable[[Schedule, Architecture], Prediction]:
-    return model.predict
