@@ -1,7 +1,8 @@
 """The package's layers, checked by walking every import (ast), `TYPE_CHECKING` and function-level ones too.
 
 core <- model, networks <- search <- analysis, codegen, hwc <- report <- cli: a module may import its own
-folder and any folder of a lower rank, never one of the same rank or above.
+folder and any folder of a lower rank, never one of the same rank or above. No module takes an underscore
+name from another (tests included), and no modules import each other in a cycle.
 """
 
 from __future__ import annotations
@@ -79,119 +80,178 @@ def test_imports_point_one_way():
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
 
 
+
 # ---- no underscore name leaves its module; no import cycles ---------------------------------------------
 
 TESTS = Path(__file__).resolve().parent
 
-#: The search core, being reshaped on its own (issue 15): its modules and their tests are left out of the
-#: two checks below until it lands. Empty both lists then.
-PENDING_MODULES = ("convsched.search", "convsched.model.vectorised", "convsched.model.spatialtable")
-PENDING_TESTS = ("test_search.py", "test_netsearch.py", "test_vmodel.py", "test_diskcache.py", "test_alloc.py")
-
-
-def pending(module: str) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in PENDING_MODULES)
+#: Violations of the two checks below in the search core, which is being reshaped separately (issue 15):
+#: each is (file, what it does). The checks fail on any violation not listed here, and on a listed one
+#: that is gone (remove it then); the list is emptied when that work is merged.
+KNOWN_VIOLATIONS: set[tuple[str, str]] = {
+    ("convsched.search.grid", "import cycle convsched.search.grid ~ convsched.search.optimizer ~ "
+                              "convsched.search.prune ~ convsched.search.structures"),
+    ("src/convsched/search/grid.py", "imports convsched.search.prune._InputFloor"),
+    ("src/convsched/search/grid.py", "imports convsched.search.prune._capacity_mask"),
+    ("src/convsched/search/grid.py", "imports convsched.search.prune._largest_fitting"),
+    ("src/convsched/search/grid.py", "imports convsched.search.prune._point_bound"),
+    ("src/convsched/search/optimizer.py", "imports convsched.model.vectorised._axis_keys"),
+    ("src/convsched/search/optimizer.py", "imports convsched.search.grid._pruned_points"),
+    ("src/convsched/search/optimizer.py", "imports convsched.search.prune._capacity_mask"),
+    ("src/convsched/search/optimizer.py", "imports convsched.search.prune._structure_bound"),
+    ("src/convsched/search/optimizer.py", "imports convsched.search.prune._trips_bounds"),
+    ("src/convsched/search/optimizer.py", "imports convsched.search.structures._MIRROR"),
+    ("src/convsched/search/optimizer.py", "imports convsched.search.structures._StructureTable"),
+    ("src/convsched/search/optimizer.py", "imports convsched.search.structures._structure_table"),
+    ("src/convsched/search/prune.py", "imports convsched.model.vectorised._axis_keys"),
+    ("src/convsched/search/prune.py", "imports convsched.model.vectorised._traffic_plan"),
+    ("src/convsched/search/prune.py", "imports convsched.search.grid._TripGroups"),
+    ("src/convsched/search/prune.py", "imports convsched.search.structures._StructureTable"),
+    ("src/convsched/search/prune.py", "imports convsched.search.structures._input_bound_key"),
+    ("src/convsched/search/prune.py", "imports convsched.search.structures._reload_loops"),
+    ("tests/test_diskcache.py", "uses structures._DISK_KEYS"),
+    ("tests/test_diskcache.py", "uses structures._TABLES"),
+    ("tests/test_diskcache.py", "uses structures._build_structure_table"),
+    ("tests/test_diskcache.py", "uses structures._enumerate_structures"),
+    ("tests/test_diskcache.py", "uses structures._structure_table"),
+    ("tests/test_diskcache.py", "uses structures._structures"),
+    ("tests/test_limits.py", "imports convsched.search.prune._less_product"),
+    ("tests/test_netsearch.py", "imports convsched.search.network._batches"),
+    ("tests/test_search.py", "imports convsched.search.optimizer._undominated"),
+    ("tests/test_search.py", "imports convsched.search.structures._build_structure_table"),
+    ("tests/test_search.py", "uses S._Candidates"),
+    ("tests/test_search.py", "uses S._least_words"),
+    ("tests/test_search.py", "uses S._rank"),
+    ("tests/test_search.py", "uses gridmod._TripGroups"),
+    ("tests/test_search.py", "uses prune._InputFloor"),
+    ("tests/test_search.py", "uses prune._point_bound"),
+    ("tests/test_search.py", "uses prune._trips_bounds"),
+    ("tests/test_search.py", "uses structures._structure_table"),
+}
 
 
 def private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
-def sources() -> list[tuple[Path, str]]:
-    """(file, its module name) of every source and test file; test files are named by their stem, as
-    they import each other (`from strategies import ...`)."""
-    found = [(p, module_name(p)) for p in sorted(PACKAGE.rglob("*.py"))]
-    found += [(p, p.stem) for p in sorted(TESTS.rglob("*.py"))]
+def module_files() -> dict[str, Path]:
+    """Every module of the package and of the tests by its import name (tests import each other by their
+    stem: `from strategies import ...`)."""
+    found = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+    found.update({p.stem: p for p in sorted(TESTS.glob("*.py"))})
     return found
 
 
-def test_no_underscore_name_leaves_its_module():
-    """`from m import _x`, `m._x` and imports of a private module (`_m`) from another module: an
-    underscore name stays in its module (a name another module needs is public, with a docstring)."""
-    local = {name for _, name in sources()}
-    wrong = []
-    for path, name in sources():
-        if path.name in PENDING_TESTS or pending(name):
-            continue
-        tree = ast.parse(path.read_text())
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        modules: set[str] = set()     # names bound to an imported module of ours
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                target = node.module or ""
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                ours = target.split(".")[0] in ("convsched", *local)
-                if not ours or pending(target):
-                    continue
-                for alias in node.names:
-                    reached = f"{target}.{alias.name}"
-                    if private(alias.name) or any(private(part) for part in target.split(".")):
-                        wrong.append(f"{path.relative_to(TESTS.parent)}:{node.lineno}: from {target} import "
-                                     f"{alias.name}")
-                    if not pending(reached):
-                        modules.add(alias.asname or alias.name)
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.name.split(".")[0] in ("convsched", *local) and not pending(alias.name):
-                        if any(private(part) for part in alias.name.split(".")):
-                            wrong.append(f"{path.relative_to(TESTS.parent)}:{node.lineno}: import {alias.name}")
-                        modules.add(alias.asname or alias.name.split(".")[0])
-        for node in ast.walk(tree):
+def resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module a `from ... import` statement of `module` (in file `path`) reads from."""
+    if not node.level:
+        return node.module or ""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imported(module: str, path: Path) -> list[tuple[str, str | None, str]]:
+    """(module, name, the local name bound) of every import statement of the file, wherever it stands
+    (top level, `if TYPE_CHECKING:`, `try`, functions, classes); `name` is None for `import module`."""
+    out: list[tuple[str, str | None, str]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            target = resolve(module, path, node)
+            out += [(target, alias.name, alias.asname or alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(alias.name, None, alias.asname or alias.name.split(".")[0]) for alias in node.names]
+    return out
+
+
+def underscore_imports() -> set[tuple[str, str]]:
+    """(file, what) of every underscore name one module of ours takes from another: `from m import _x`,
+    an import of a private module (`m._x`), and `m._x` where `m` names one of our modules."""
+    files = module_files()
+    found: set[tuple[str, str]] = set()
+    for module, path in files.items():
+        where = str(path.relative_to(TESTS.parent))
+        bound: set[str] = set()           # local names bound to one of our modules
+        for target, name, local in imported(module, path):
+            if target.split(".")[0] not in ("convsched", *files):
+                continue
+            full = target if name is None else f"{target}.{name}"
+            if any(private(part) for part in full.split(".")) and target != module:
+                found.add((where, f"imports {full}"))
+            if name is None or full in files:
+                bound.add(local)
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and private(node.attr):
                 base = node.value
                 while isinstance(base, ast.Attribute):
                     base = base.value
-                if isinstance(base, ast.Name) and base.id in modules:
-                    wrong.append(f"{path.relative_to(TESTS.parent)}:{node.lineno}: {ast.unparse(node)}")
-    assert not wrong, "underscore names taken from another module:\n" + "\n".join(wrong)
+                if isinstance(base, ast.Name) and base.id in bound:
+                    found.add((where, f"uses {ast.unparse(node)}"))
+    return found
 
 
-def module_level_imports(path: Path) -> set[str]:
-    """The package modules a file imports when it is imported: statements at its top level, inside
-    `if` (`TYPE_CHECKING` too) and `try`, not inside functions or classes."""
-    name = module_name(path)
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    known = {module_name(p) for p in PACKAGE.rglob("*.py")}
-    found: set[str] = set()
-    stack = list(ast.parse(path.read_text()).body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.If, ast.Try)):
-            stack += node.body + node.orelse + getattr(node, "finalbody", [])
-            stack += [s for h in getattr(node, "handlers", []) for s in h.body]
-        elif isinstance(node, ast.ImportFrom):
-            target = node.module or ""
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            for alias in node.names:
-                found.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target)
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-    return {m for m in found if m in known and m != name}
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports, every import statement counted."""
+    files = {m: p for m, p in module_files().items() if m.startswith("convsched")}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        targets = set()
+        for target, name, _ in imported(module, path):
+            full = target if name is None else f"{target}.{name}"
+            reached = full if full in files else target
+            if reached in files and reached != module:
+                targets.add(reached)
+        graph[module] = targets
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(first module, "import cycle" and its modules) of every group of two or more modules that reach
+    each other through their imports (the strongly connected components, by Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(m: str) -> None:
+        index[m] = low[m] = len(index)
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if t not in index:
+                visit(t)
+                low[m] = min(low[m], low[t])
+            elif t in stack:
+                low[m] = min(low[m], index[t])
+        if low[m] == index[m]:
+            group = []
+            while True:
+                t = stack.pop()
+                group.append(t)
+                if t == m:
+                    break
+            groups.append(sorted(group))
+
+    for m in sorted(graph):
+        if m not in index:
+            visit(m)
+    return {(g[0], "import cycle " + " ~ ".join(g)) for g in groups if len(g) > 1}
+
+
+def test_no_underscore_name_leaves_its_module():
+    """An underscore name stays in its module, in tests too: a name another module needs is public (no
+    underscore, a docstring) or moves there."""
+    found = underscore_imports()
+    known = {v for v in KNOWN_VIOLATIONS if not v[1].startswith("import cycle")}
+    new, gone = found - known, known - found
+    assert not new, "underscore names taken from another module:\n" + "\n".join(f"{f}: {w}" for f, w in sorted(new))
+    assert not gone, "fixed, remove from KNOWN_VIOLATIONS:\n" + "\n".join(f"{f}: {w}" for f, w in sorted(gone))
 
 
 def test_no_import_cycles():
-    """No module imports itself through others when it is imported (`TYPE_CHECKING` imports count: a
-    reader follows them too); a function-level import is where a real cycle or an optional heavy
-    dependency needs one, with a comment saying which."""
-    graph = {module_name(p): module_level_imports(p) for p in PACKAGE.rglob("*.py")}
-    graph = {m: {t for t in ts if not pending(t)} for m, ts in graph.items() if not pending(m)}
-    cycles = []
-    done: set[str] = set()
-
-    def visit(module: str, path: list[str]) -> None:
-        if module in path:
-            cycles.append(" -> ".join(path[path.index(module):] + [module]))
-            return
-        if module in done:
-            return
-        for target in sorted(graph.get(module, ())):
-            visit(target, path + [module])
-        done.add(module)
-
-    for module in sorted(graph):
-        visit(module, [])
-    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+    """No module reaches itself through its imports, counting those under `if TYPE_CHECKING:` and inside
+    functions (a reader follows them too)."""
+    found = import_cycles(import_graph())
+    known = {v for v in KNOWN_VIOLATIONS if v[1].startswith("import cycle")}
+    new, gone = found - known, known - found
+    assert not new, "import cycles:\n" + "\n".join(w for _, w in sorted(new))
+    assert not gone, "fixed, remove from KNOWN_VIOLATIONS:\n" + "\n".join(w for _, w in sorted(gone))

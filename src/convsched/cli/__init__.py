@@ -10,51 +10,12 @@ from typer.exceptions import TyperException
 
 from ..core.errors import ConvschedError
 from ..core.fileio import check_path_length
+from ..core.procs import Terminated, die_of_sigterm, handle_termination
+from .application import app
 
-app = typer.Typer(
-    name="convsched",
-    help="Off-chip-memory-optimal schedules for CNN convolutions on scratchpad accelerators.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-
-# Command modules register themselves on `app` when imported; each command
-# family lives in its own module (evaluate.py, optimize.py, layers.py, ...).
-_COMMAND_MODULES = ("evaluate", "optimize", "layers", "codegen", "report", "hwc")
-
-
-def _register_commands() -> None:
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":  # a real missing dependency, not an absent module
-                raise
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from importlib.metadata import PackageNotFoundError, version
-        try:
-            print(f"convsched {version('convsched')}")
-        except PackageNotFoundError:   # run from a source tree that is not installed
-            print("convsched (version unknown: not installed)")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _options(
-    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                      help="Print convsched's version and exit."),
-) -> None:
-    """Off-chip-memory-optimal schedules for CNN convolutions on scratchpad accelerators."""
-
-
-_register_commands()
+# Each command family lives in its own module and registers its commands on `app` when imported; the
+# order here is the order `convsched --help` lists them in.
+from . import evaluate, optimize, layers, codegen, report, hwc  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +23,6 @@ def main(argv: list[str] | None = None) -> None:
 
     SIGTERM and SIGINT stop the command promptly and cleanly: worker processes
     are killed, temporary folders removed (see core/procs.py)."""
-    from ..core.procs import Terminated, die_of_sigterm, handle_termination
     handle_termination()
     args = sys.argv[1:] if argv is None else list(argv)
     for arg in args:   # before any parsing: no path or value of this length is meant

@@ -13,7 +13,7 @@ from ..codegen import CodegenResult, generate_c, run_c
 from ..core.arch import OPERANDS
 from ..core.schedule import load_schedule
 from ..report.tables import add_columns, check_mark, new_table, schedule_summary
-from . import app
+from .application import app
 from .common import (
     ArchOpt,
     BitsOpt,

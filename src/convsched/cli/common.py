@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -121,7 +122,6 @@ def command_inputs() -> list[str]:
 
 def _current_context():
     """The running click context of the command (typer builds on click; newer typer vendors it)."""
-    import importlib
     core = next(c.__module__ for c in typer.Context.__mro__ if c.__module__.endswith(".core"))
     return importlib.import_module(core.rsplit(".", 1)[0] + ".globals").get_current_context(silent=True)
 

@@ -20,18 +20,9 @@ from ..model.nest_traffic import NestTraffic, single_level_traffic
 from ..model.simulate import simulate as walk
 from ..report.nest_tables import boundary_table, level_buffer_table, nest_loops, over_capacity
 from ..report.tables import schedule_summary, traffic_table
-from . import app
-from .common import (
-    BitsOpt,
-    HierarchyOpt,
-    JsonOpt,
-    PsumBitsOpt,
-    SeedOpt,
-    check_outputs,
-    emit_json,
-    load_arch,
-    load_hierarchy_opt,
-)
+from .application import app
+from .common import (BitsOpt, HierarchyOpt, JsonOpt, PsumBitsOpt, SeedOpt, check_outputs, emit_json, load_arch,
+                     load_hierarchy_opt)
 from .output import WideOpt, print_table, styled, text_console, two_layouts, wrote
 from .progress import status
 from .schedfiles import LayerOpt, SchedArg

@@ -15,7 +15,7 @@ from ..networks import Network, load_target
 from ..core.units import format_size, parse_size, parse_size_range
 from ..report.plot import figure_format, plot_hwc, require_matplotlib
 from ..report.tables import add_columns, new_table
-from . import app
+from .application import app
 from .common import JsonOpt, check_outputs, command_inputs, emit_json, whole_number
 from .output import WideOpt, print_table, wrote
 from .progress import Bar

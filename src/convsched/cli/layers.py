@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..networks import NetLayer, Network, load_target
 from ..report.tables import add_columns, new_table
-from . import app
+from .application import app
 from .common import JsonOpt, check_outputs, emit_json, whole_number
 from .output import WideOpt, print_table, styled, wrote
 

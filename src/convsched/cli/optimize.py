@@ -20,7 +20,7 @@ from ..report.tables import add_columns, new_table, schedule_buffers, schedule_l
 from ..search.network import OBJECTIVES, NetworkResult, SweepResult, constraints_from_text, optimize_network
 from ..search.network import sweep as sweep_network
 from ..search.optimizer import TEXTBOOK
-from . import app
+from .application import app
 from .common import (
     ArchOpt,
     BitsOpt,

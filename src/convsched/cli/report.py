@@ -14,7 +14,7 @@ from ..core.outputs import write_output
 from ..core.units import parse_size
 from ..networks import load_target
 from ..report.html import FORMATS, Rendered, build_report, render
-from . import app
+from .application import app
 from .common import (
     ArchOpt,
     BitsOpt,

@@ -38,6 +38,14 @@ class Architecture:
     The output buffer holds partial sums, so it is sized at `psum_bits`.
     `dma_granularity` (bytes, 0 = off) rounds each step of an operand's block
     sequence (one load, one spill, one read-back) up to a multiple of it.
+
+    >>> from convsched import Architecture
+    >>> arch = Architecture(capacity=1024)          # 8-bit data, 32-bit partial sums
+    >>> words = {"input": 96, "weight": 144, "output": 48}
+    >>> arch.buffer_bytes(words), arch.fits(words)
+    ({'input': 96, 'weight': 144, 'output': 192}, True)
+    >>> Architecture.from_dict({"bits": 16, "buffer": "64KiB"}).capacity
+    65536
     """
 
     input_bits: int = 8
@@ -131,7 +139,7 @@ class Architecture:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Architecture":
-        return cls.from_dict(load_user_mapping(path, "architecture file", fmt="yaml"))
+        return cls.from_dict(load_user_mapping(path, "architecture file"))
 
     def to_dict(self, sizes_with_units: bool = False) -> dict[str, Any]:
         """The `from_dict` form. Sizes are integer bytes (for JSON output), or with

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 
 class ConvschedError(ValueError):
-    """Bad input: the message says what is wrong and how to fix it, on one line."""
+    """Bad input: the message says what is wrong and how to fix it, on one line.
+
+    >>> from convsched import ConvschedError, Layer
+    >>> try:
+    ...     Layer(K=8, C=4, OY=6, OX=6, FY=2.0)
+    ... except ConvschedError as e:
+    ...     print(e)
+    layer field FY=2.0 is not an integer but a floating-point number; dimensions are integers as written: write 2
+    """
 
 
 class NoFeasibleSchedule(ConvschedError):

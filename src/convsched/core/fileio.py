@@ -344,18 +344,19 @@ def parse_data(text: str, fmt: DataFormat, where: str) -> Any:
     return parse_json(text, where) if fmt == "json" else parse_yaml(text, where)
 
 
-def load_user_data(path: str | Path, what: str, fmt: DataFormat | None = None) -> Any:
-    """A user's YAML or JSON file read through the gate and parsed strictly (`fmt`: by default the
-    file's name decides, see `data_format`)."""
-    fmt = fmt or data_format(path)
+def load_user_data(path: str | Path, what: str, default: DataFormat = "yaml") -> Any:
+    """A user's YAML or JSON file (`what`, e.g. "schedule file"), read through the gate and parsed
+    strictly: JSON when named .json, YAML when named .yaml/.yml, else as `default` says. Every error is
+    one line naming the file."""
+    fmt = data_format(path, default)
     text = read_user_text(path, what, MAX_TEXT_BYTES if fmt == "json" else MAX_YAML_BYTES)
     return parse_data(text, fmt, f"{what} {path}")
 
 
-def load_user_mapping(path: str | Path, what: str, fmt: DataFormat | None = None) -> dict[str, Any]:
+def load_user_mapping(path: str | Path, what: str, default: DataFormat = "yaml") -> dict[str, Any]:
     """`load_user_data` of a file that holds one mapping (an empty file is an empty mapping); anything
     else is a one-line error naming the file."""
-    data = load_user_data(path, what, fmt)
+    data = load_user_data(path, what, default)
     if data is None:
         return {}
     if not isinstance(data, dict):

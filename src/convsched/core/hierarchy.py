@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from .arch import OPERANDS, Architecture
 from .errors import ConvschedError
-from .fileio import load_user_data
+from .fileio import load_user_mapping
 
 #: Relative cost of one byte across the boundary to main memory, and across every other boundary
 #: (the normalised access energies of Eyeriss, Chen et al., ISCA 2016: DRAM 200, global buffer 6).
@@ -163,7 +163,7 @@ class Hierarchy:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Hierarchy":
-        return cls.from_dict(load_user_data(path, "architecture file", fmt="yaml") or {})
+        return cls.from_dict(load_user_mapping(path, "architecture file"))
 
     def to_dict(self, sizes_with_units: bool = False) -> dict[str, Any]:
         """The `from_dict` form (the single-level form for a single-level hierarchy with default energy)."""

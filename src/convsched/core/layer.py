@@ -38,7 +38,19 @@ def _check_int(name: str, value: Any) -> int:
 
 @dataclass(frozen=True)
 class Layer:
-    """One convolution layer; immutable and validated on construction."""
+    """One convolution layer; immutable and validated on construction.
+
+    The input size follows from the output size, filter, stride, dilation and
+    padding unless given (`IY`, `IX`):
+
+    >>> from convsched import Layer
+    >>> layer = Layer(K=8, C=4, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
+    >>> layer.IY, layer.macs
+    (6, 10368)
+    >>> Layer(K=8, C=4, OY=0, OX=6)
+    Traceback (most recent call last):
+    convsched.core.errors.ConvschedError: layer field OY=0 must be at least 1
+    """
 
     K: int
     C: int

@@ -203,7 +203,7 @@ class Nest:
 
     @classmethod
     def from_file(cls, path: str | Path, level: str = SINGLE_LEVEL) -> "Nest":
-        return cls.from_dict(load_user_data(path, "schedule file", fmt="json"), level)
+        return cls.from_dict(load_user_data(path, "schedule file", default="json"), level)
 
 
 @dataclass(frozen=True)
@@ -217,9 +217,8 @@ class NestInput:
 def load_schedule_or_nest(path: str | Path, layer_name: str | None = None) -> ScheduleInput | NestInput:
     """A schedule file of either form: a nest (`loops`, per-level `buffers`) as a `NestInput`, else what
     `load_schedule` reads (a single-level schedule, or one layer of `optimize --json` output)."""
-    fmt = "yaml" if Path(path).suffix.lower() in (".yaml", ".yml") else "json"
     where = f"schedule file {path}"
-    data = load_user_data(path, "schedule file", fmt=fmt)
+    data = load_user_data(path, "schedule file", default="json")
     if not (isinstance(data, Mapping) and "loops" in data):
         return schedule_input_from_data(data, where, layer_name)
     name = data.get("name")

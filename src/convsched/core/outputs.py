@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -187,7 +188,6 @@ def open_output(path: str | Path, binary: bool = False, inputs: Iterable[str | P
     if target.kind == "special":
         try:
             if target.fd is not None:
-                import sys
                 for stream in (sys.stdout, sys.stderr):
                     stream.flush()         # what was printed before comes first
                 fd = os.dup(target.fd)

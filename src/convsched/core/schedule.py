@@ -17,12 +17,26 @@ from typing import Any, Mapping, Sequence
 from .arch import OPERANDS, Architecture
 from .dims import ceil_div
 from .errors import ConvschedError
-from .fileio import data_format, load_user_data, shorten
+from .fileio import load_user_data, shorten
 from .layer import DIMS, Layer
 
 
 @dataclass(frozen=True)
 class Schedule:
+    """A layer's tile loops (`order`, outermost first), their tile sizes, and the loop level each
+    operand's buffer sits at (0: above every loop, `len(order)`: inside the innermost); validated on
+    construction. A dimension with no loop is not tiled (its tile is the whole dimension).
+
+    >>> from convsched import Layer, Schedule
+    >>> layer = Layer(K=8, C=4, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
+    >>> s = Schedule(layer, ("K", "OY"), {"K": 4, "OY": 2}, {"input": 2, "weight": 1, "output": 2})
+    >>> s.n_tiles, s.tiles["K"], s.tiles["C"]
+    (6, 4, 4)
+    >>> Schedule(layer, ("K", "K"), {}, {"input": 0, "weight": 0, "output": 0})
+    Traceback (most recent call last):
+    convsched.core.errors.ConvschedError: dimension(s) K repeated in order; list each loop once
+    """
+
     layer: Layer
     order: tuple[str, ...]
     tiles: Mapping[str, int]
@@ -141,7 +155,7 @@ class ScheduleInput:
 def load_schedule(path: str | Path, layer_name: str | None = None) -> ScheduleInput:
     """The schedule in a file: a schedule (JSON; YAML when named .yaml/.yml), or one layer,
     chosen by `layer_name`, of `convsched optimize --json` output."""
-    data = load_user_data(path, "schedule file", fmt=data_format(path, default="json"))
+    data = load_user_data(path, "schedule file", default="json")
     return schedule_input_from_data(data, f"schedule file {path}", layer_name)
 
 

@@ -154,9 +154,6 @@ class HWCConfig:
         """The input:weight:output proportions `with_total_buffer` uses."""
         return self.split if self.split is not None else tuple(self.buffers)
 
-    def bytes_per_second(self, bytes_per_cycle: float) -> float:
-        return bytes_per_cycle * self.clock_mhz * 1e6
-
     def gbs(self, nbytes: float, cycles: float) -> float:
         """Bandwidth in GB/s (1e9 B/s) of `nbytes` moved in `cycles`."""
         return 0.0 if cycles <= 0 else nbytes / cycles * self.clock_mhz * 1e6 / 1e9
@@ -222,7 +219,7 @@ class HWCConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "HWCConfig":
-        return cls.from_dict(load_user_mapping(path, "HWC configuration file", fmt="yaml"))
+        return cls.from_dict(load_user_mapping(path, "HWC configuration file"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -55,7 +55,18 @@ class OperandTraffic:
 
 @dataclass(frozen=True)
 class Traffic:
-    """Words and bytes moved per operand, buffer sizes and MACs of one schedule."""
+    """Words and bytes moved per operand, buffer sizes and MACs of one schedule (what `evaluate` and
+    `simulate` give).
+
+    >>> from convsched import Architecture, Layer, Schedule, evaluate
+    >>> layer = Layer(K=8, C=4, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
+    >>> s = Schedule(layer, ("K", "OY"), {"K": 4, "OY": 2}, {"input": 2, "weight": 1, "output": 2})
+    >>> t = evaluate(s, Architecture(capacity=1024))
+    >>> t.input.read, t.weight.read, t.output.write, t.output.read    # words
+    (288, 288, 288, 0)
+    >>> t.total_bytes, t.buffer_words
+    (864, {'input': 96, 'weight': 144, 'output': 48})
+    """
 
     input: OperandTraffic
     weight: OperandTraffic
@@ -201,7 +212,15 @@ def evaluate(schedule: Schedule, arch: Architecture | None = None) -> Traffic:
     """Exact traffic and buffer sizes of `schedule` on `arch` (defaults: 8-bit data, 32-bit partial sums).
 
     A schedule whose input axes have more tile iterations than the model
-    walks (docs/limits.md) is refused before anything is allocated."""
+    walks (docs/limits.md) is refused before anything is allocated.
+
+    >>> from convsched import Architecture, Layer, Schedule, evaluate
+    >>> layer = Layer(K=8, C=4, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
+    >>> s = Schedule(layer, ("K", "OY"), {"K": 4, "OY": 2}, {"input": 2, "weight": 1, "output": 2})
+    >>> traffic = evaluate(s, Architecture(capacity=1024))
+    >>> traffic.total_bytes, traffic.macs
+    (864, 10368)
+    """
     check_model_grid(schedule)
     arch = arch or Architecture()
     layer = schedule.layer

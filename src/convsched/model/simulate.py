@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from ..core.arch import OPERANDS, Architecture, bits_to_bytes, step_bytes
+from ..core.cache import BoundedCache
 from ..core.dims import DIMS
 from ..core.errors import ConvschedError
 from ..core.layer import Layer
@@ -33,6 +34,19 @@ from .closed_form import RELEVANT, OperandTraffic, Traffic
 
 @dataclass(frozen=True)
 class SimResult:
+    """What the walk of one schedule measured: its traffic (the model's `Traffic`, counted word by
+    word), the largest block of each operand, and whether the output equals the reference convolution.
+
+    >>> from convsched import Layer, Schedule, simulate
+    >>> layer = Layer(K=8, C=4, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
+    >>> s = Schedule(layer, ("K", "OY"), {"K": 4, "OY": 2}, {"input": 2, "weight": 1, "output": 2})
+    >>> result = simulate(s)
+    >>> result.output_ok, result.missing_reads, result.tiles
+    (True, 0, 6)
+    >>> result.peak_words
+    {'input': 96, 'weight': 144, 'output': 48}
+    """
+
     traffic: Traffic          # measured, same structure as the model's
     peak_words: dict[str, int]
     output_ok: bool
@@ -66,6 +80,7 @@ def random_operands(layer: Layer, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 #: Memory the walker may keep in block masks it has seen (a cache: beyond it, masks are rebuilt).
 _MASK_CACHE_BYTES = 256 << 20
+_MASK_CACHE_ENTRIES = 20_000
 
 
 def _read_mask(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
@@ -137,8 +152,8 @@ class Walker:
         self.runs: list[OutputRun] = []
         self.visited: set[tuple] = set()
         self.missing_reads = 0
-        self._mask_cache: dict[tuple, np.ndarray] = {}
-        self._mask_bytes = 0
+        self._masks: BoundedCache[tuple, np.ndarray] = BoundedCache(_MASK_CACHE_ENTRIES, _MASK_CACHE_BYTES,
+                                                                    lambda m: m.nbytes)
 
     def tiles(self) -> Iterator[TileVisit]:
         """Walk every tile in loop order (then write the last output run back)."""
@@ -169,7 +184,7 @@ class Walker:
     def _block_mask(self, op: str, r: dict[str, tuple[int, int]]) -> np.ndarray:
         L = self.L
         key = (op,) + tuple(sorted(r.items()))
-        hit = self._mask_cache.get(key)
+        hit = self._masks.get(key)
         if hit is not None:
             return hit
         m = np.zeros(self.buf[op].shape, dtype=bool)
@@ -184,9 +199,8 @@ class Walker:
             m[sl("G"), sl("K"), sl("C"), sl("FY"), sl("FX")] = True
         else:
             m[sl("N"), sl("G"), sl("K"), sl("OY"), sl("OX")] = True
-        if len(self._mask_cache) < 20000 and self._mask_bytes + m.nbytes <= _MASK_CACHE_BYTES:
-            self._mask_cache[key] = m
-            self._mask_bytes += m.nbytes
+        m.flags.writeable = False          # shared by every visit of the block
+        self._masks.put(key, m)
         return m
 
     def _visit_read_operand(self, op: str, idx: dict[str, int]) -> int | None:
@@ -269,7 +283,16 @@ def simulate(schedule: Schedule, arch: Architecture | None = None, seed: int = 0
 
     Layers and schedules beyond the simulator's limits (docs/limits.md: tensor
     words, tiles) are refused before anything is allocated; `seed` must be a
-    seed the generated C takes too (0 to 2**64 - 1)."""
+    seed the generated C takes too (0 to 2**64 - 1).
+
+    >>> from convsched import Architecture, Layer, Schedule, evaluate, simulate
+    >>> layer = Layer(K=8, C=4, OY=6, OX=6, FY=3, FX=3, PY=1, PX=1)
+    >>> s = Schedule(layer, ("K", "OY"), {"K": 4, "OY": 2}, {"input": 2, "weight": 1, "output": 2})
+    >>> arch = Architecture(capacity=1024)
+    >>> result = simulate(s, arch)
+    >>> result.output_ok, result.traffic == evaluate(s, arch)     # the walk moves what the model says
+    (True, True)
+    """
     arch = arch or Architecture()
     L = schedule.layer
     check_seed(seed)

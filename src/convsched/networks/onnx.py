@@ -74,6 +74,7 @@ _MIN_BITS = 2  # the densest packing of any element type: the most elements a by
 
 
 def _import_onnx():
+    # onnx (and protobuf, which it brings) is optional: imported only when an .onnx model is read
     try:
         import onnx  # noqa: F401
         import onnx.shape_inference  # noqa: F401
@@ -83,7 +84,7 @@ def _import_onnx():
 
 
 def _read_model(onnx, path: Path):
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError     # protobuf comes with the optional onnx
 
     try:
         data = path.read_bytes()
@@ -109,7 +110,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def _check_text(model, path: Path) -> None:
     """Every string in the model is UTF-8 text (protobuf hands back bytes where it is not), and every
     name in the graph is free of control characters (doc strings and metadata are free text)."""
-    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.descriptor import FieldDescriptor     # protobuf comes with the optional onnx
 
     stack = [(model, False)]
     while stack:

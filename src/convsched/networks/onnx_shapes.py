@@ -226,7 +226,7 @@ def tensor_value(t) -> Value | None:
         return None
     if math.prod(t.dims) > _MAX_FOLDED or t.data_type not in _INT_TYPES | _FLOAT_TYPES:
         return None
-    from onnx import numpy_helper
+    from onnx import numpy_helper       # onnx is optional: only an .onnx model being read gets here
 
     try:
         arr = numpy_helper.to_array(t)

@@ -27,7 +27,7 @@ FORMATS = ("png", "svg", "pdf")
 
 def matplotlib_classes() -> tuple[type, type] | None:
     """matplotlib's `Figure` and Agg canvas classes; None when matplotlib is not installed."""
-    try:
+    try:        # matplotlib is optional (module docstring)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
@@ -64,7 +64,7 @@ def size_ticks(low: float, high: float, max_ticks: int = 8) -> list[int]:
 def log_size_axis(axis, values: Sequence[float]) -> None:
     """Label a log-scaled byte axis at powers of two in binary units (64KiB, 1MiB), which they name exactly.
     (matplotlib's own log ticks are powers of ten, which binary units can only round.)"""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator   # optional (module docstring)
     positive = [v for v in values if v > 0]
     if not positive:
         return
