@@ -32,7 +32,8 @@ from ..core.dims import ceil_div
 Entry = tuple[int, int, int]  # (first, overlap, count)
 
 
-def _merge(entries: list[Entry]) -> list[Entry]:
+def merge_entries(entries: list[Entry]) -> list[Entry]:
+    """The entries with equal (first, overlap) summed into one, empty ones dropped."""
     acc: dict[tuple[int, int], int] = {}
     for f, i, c in entries:
         if c:
@@ -66,12 +67,12 @@ class TileAxis:
         if j < self.pos:     # loop inside the split: first tile vs last tile
             return [(t if n > 1 else last, last if n == 1 else 0, 1)]
         # loop outside the split: every tile is its own first and last
-        return _merge([(t, t, n - 1), (last, last, 1)])
+        return merge_entries([(t, t, n - 1), (last, last, 1)])
 
     def owned_split(self, j: int) -> list[Entry]:
         """Consecutive tiles of its own loop (at position j): tile l+1 after tile l, disjoint."""
         n, t, last = self.trips, self.tile, self.last
-        return _merge([(t, 0, n - 2), (last, 0, 1)]) if n >= 2 else []
+        return merge_entries([(t, 0, n - 2), (last, 0, 1)]) if n >= 2 else []
 
 
 class GridAxis:
@@ -116,7 +117,7 @@ class GridAxis:
             fl = self._first_last(dict(zip(prefix, vals)))
             if fl is not None:
                 entries.append((int(self.sizes[fl[0]]), self._inter(fl[0], fl[1]), 1))
-        return _merge(entries)
+        return merge_entries(entries)
 
     def owned_split(self, j: int) -> list[Entry]:
         own = self.positions.index(j)
@@ -132,7 +133,7 @@ class GridAxis:
                 if prev_last is not None:
                     entries.append((int(self.sizes[fl[0]]), self._inter(fl[0], prev_last), 1))
                 prev_last = fl[1]
-        return _merge(entries)
+        return merge_entries(entries)
 
 
 def read_positions(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:

@@ -34,17 +34,9 @@ from ..core.dims import DIMS, SPATIAL_AXES
 from ..core.hierarchy import Hierarchy
 from ..core.layer import Layer
 from ..core.nest import Nest
-from .axes import Entry, combine, read_span
+from .axes import Entry, combine, merge_entries, read_span
 from .closed_form import OperandTraffic, axis_of, read_counts
 from .nest_traffic import BoundaryTraffic, NestTraffic, nest_energy, source_of
-
-
-def _merge(entries: list[Entry]) -> list[Entry]:
-    acc: dict[tuple[int, int], int] = {}
-    for f, i, c in entries:
-        if c:
-            acc[(f, i)] = acc.get((f, i), 0) + c
-    return [(f, i, c) for (f, i), c in acc.items()]
 
 
 def _split_lengths(hist: dict[int, int], tile: int) -> dict[int, int]:
@@ -90,7 +82,7 @@ class PlainAxis:
         if q == len(self.tiles):
             return [(n, n, c) for n, c in self.depths[q].items()]
         tm = self.tiles[-1]
-        return _merge([(min(n, tm), n if n <= tm else 0, c) for n, c in self.depths[q].items()])
+        return merge_entries([(min(n, tm), n if n <= tm else 0, c) for n, c in self.depths[q].items()])
 
     def owned_split(self, j: int) -> list[Entry]:
         """Its own loop at `j` advances: each next range's first innermost range, disjoint from the last."""
@@ -103,7 +95,7 @@ class PlainAxis:
                 out.append((self._leaf(t), 0, c * (full - 1)))
             if full >= 1 and rest:
                 out.append((self._leaf(rest), 0, c))
-        return _merge(out)
+        return merge_entries(out)
 
 
 class SpatialAxis:
@@ -168,7 +160,7 @@ class SpatialAxis:
             fl = self._first_last(g)
             if fl is not None:
                 out.append((int(self.sizes[fl[0]]), self._inter(fl[0], fl[1]), 1))
-        return _merge(out)
+        return merge_entries(out)
 
     def owned_split(self, j: int) -> list[Entry]:
         q = self.positions.index(j)
@@ -185,7 +177,7 @@ class SpatialAxis:
                 if prev_last is not None:
                     out.append((int(self.sizes[fl[0]]), self._inter(fl[0], prev_last), 1))
                 prev_last = fl[1]
-        return _merge(out)
+        return merge_entries(out)
 
 
 Axis = PlainAxis | SpatialAxis

@@ -25,7 +25,7 @@ from ..core.limits import MAX_SIM_TILES, check_seed
 from ..core.nest import Nest
 from .closed_form import RELEVANT, OperandTraffic
 from .nest_traffic import MAIN, BoundaryTraffic, NestTraffic, nest_energy, source_of
-from .simulate import random_operands, reference_conv
+from .simulate import accumulate_tile, random_operands, reference_conv
 
 
 @dataclass(frozen=True)
@@ -171,29 +171,11 @@ class _Walk:
         self.counts[("output", lv)].writes.append((b.key, int(b.resident.sum())))
 
     def compute(self, r: dict[str, tuple[int, int]]) -> None:
-        L = self.L
+        """The tile's MACs from the innermost buffers only."""
         xb = self.buf[("input", self.holders["input"][-1])].values
         wb = self.buf[("weight", self.holders["weight"][-1])].values
         yb = self.buf[("output", self.holders["output"][-1])].values
-        n, g, k, c = (slice(*r[d]) for d in ("N", "G", "K", "C"))
-        oy, ox = np.arange(*r["OY"]), np.arange(*r["OX"])
-        acc = np.zeros((r["N"][1] - r["N"][0], r["G"][1] - r["G"][0], r["K"][1] - r["K"][0], len(oy), len(ox)))
-        for fy in range(*r["FY"]):
-            rows = oy * L.SY + fy * L.DY - L.PY
-            rv = (rows >= 0) & (rows < L.IY)
-            for fx in range(*r["FX"]):
-                cols = ox * L.SX + fx * L.DX - L.PX
-                cv = (cols >= 0) & (cols < L.IX)
-                patch = np.zeros((acc.shape[0], acc.shape[1], r["C"][1] - r["C"][0], len(oy), len(ox)))
-                sub = xb[n, g, c][:, :, :, np.clip(rows, 0, L.IY - 1)][:, :, :, :, np.clip(cols, 0, L.IX - 1)]
-                valid = rv[:, None] & cv[None, :]
-                patch[..., valid] = sub[..., valid]          # padding is made on chip: zeros
-                wt = wb[g, k, c, fy, fx]
-                self.missing_reads += int(np.isnan(patch).sum()) + int(np.isnan(wt).sum())
-                acc += np.einsum("ngcyx,gkc->ngkyx", np.nan_to_num(patch), np.nan_to_num(wt))
-        out = yb[n, g, k, slice(*r["OY"]), slice(*r["OX"])]
-        self.missing_reads += int(np.isnan(out).sum())
-        yb[n, g, k, slice(*r["OY"]), slice(*r["OX"])] = out + acc
+        self.missing_reads += accumulate_tile(self.L, r, xb, wb, yb)
 
     def finish(self) -> None:
         for lv in reversed(self.holders["output"]):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -81,6 +81,34 @@ def random_operands(layer: Layer, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 #: Memory the walker may keep in block masks it has seen (a cache: beyond it, masks are rebuilt).
 _MASK_CACHE_BYTES = 256 << 20
 _MASK_CACHE_ENTRIES = 20_000
+
+
+def accumulate_tile(layer: Layer, r: Mapping[str, tuple[int, int]], x: np.ndarray, w: np.ndarray, y: np.ndarray) -> int:
+    """Add the MACs of the tile with ranges `r` into `y`, reading only the on-chip copies `x` and `w`
+    (full-size arrays, NaN where an element is not held); padding is made as zeros, never read. Returns
+    how many operand reads found no element in a buffer (0 for a correct walk)."""
+    L = layer
+    n, g, k, c = (slice(*r[d]) for d in ("N", "G", "K", "C"))
+    oy, ox = np.arange(*r["OY"]), np.arange(*r["OX"])
+    acc = np.zeros((r["N"][1] - r["N"][0], r["G"][1] - r["G"][0], r["K"][1] - r["K"][0], len(oy), len(ox)))
+    missing = 0
+    for fy in range(*r["FY"]):
+        rows = oy * L.SY + fy * L.DY - L.PY
+        rv = (rows >= 0) & (rows < L.IY)
+        for fx in range(*r["FX"]):
+            cols = ox * L.SX + fx * L.DX - L.PX
+            cv = (cols >= 0) & (cols < L.IX)
+            patch = np.zeros((acc.shape[0], acc.shape[1], r["C"][1] - r["C"][0], len(oy), len(ox)))
+            sub = x[n, g, c][:, :, :, np.clip(rows, 0, L.IY - 1)][:, :, :, :, np.clip(cols, 0, L.IX - 1)]
+            valid = rv[:, None] & cv[None, :]
+            patch[..., valid] = sub[..., valid]
+            wt = w[g, k, c, fy, fx]
+            missing += int(np.isnan(patch).sum()) + int(np.isnan(wt).sum())
+            acc += np.einsum("ngcyx,gkc->ngkyx", np.nan_to_num(patch), np.nan_to_num(wt))
+    out = y[n, g, k, slice(*r["OY"]), slice(*r["OX"])]
+    missing += int(np.isnan(out).sum())
+    y[n, g, k, slice(*r["OY"]), slice(*r["OX"])] = out + acc
+    return missing
 
 
 def _read_mask(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
@@ -252,29 +280,8 @@ class Walker:
 
     def _compute_tile(self, idx: dict[str, int]) -> int:
         """The tile's MACs, from the buffers only; returns how many."""
-        L = self.L
         r = self._ranges(idx, len(self.s.order))
-        n, g, k, c = (slice(*r[d]) for d in ("N", "G", "K", "C"))
-        oy = np.arange(*r["OY"])
-        ox = np.arange(*r["OX"])
-        acc = np.zeros((r["N"][1] - r["N"][0], r["G"][1] - r["G"][0], r["K"][1] - r["K"][0], len(oy), len(ox)))
-        xb, wb = self.buf["input"], self.buf["weight"]
-        for fy in range(*r["FY"]):
-            rows = oy * L.SY + fy * L.DY - L.PY
-            rv = (rows >= 0) & (rows < L.IY)
-            for fx in range(*r["FX"]):
-                cols = ox * L.SX + fx * L.DX - L.PX
-                cv = (cols >= 0) & (cols < L.IX)
-                patch = np.zeros((acc.shape[0], acc.shape[1], r["C"][1] - r["C"][0], len(oy), len(ox)))
-                sub = xb[n, g, c][:, :, :, np.clip(rows, 0, L.IY - 1)][:, :, :, :, np.clip(cols, 0, L.IX - 1)]
-                valid = rv[:, None] & cv[None, :]
-                patch[..., valid] = sub[..., valid]   # padding is made on chip: zeros
-                wt = wb[g, k, c, fy, fx]
-                self.missing_reads += int(np.isnan(patch).sum()) + int(np.isnan(wt).sum())
-                acc += np.einsum("ngcyx,gkc->ngkyx", np.nan_to_num(patch), np.nan_to_num(wt))
-        ob = self.buf["output"][n, g, k, slice(*r["OY"]), slice(*r["OX"])]
-        self.missing_reads += int(np.isnan(ob).sum())
-        self.buf["output"][n, g, k, slice(*r["OY"]), slice(*r["OX"])] = ob + acc
+        self.missing_reads += accumulate_tile(self.L, r, self.buf["input"], self.buf["weight"], self.buf["output"])
         return math.prod(hi - lo for lo, hi in r.values())
 
 
