@@ -25,16 +25,9 @@ from convsched.core.schedule import Schedule
 from convsched.model.simulate import simulate
 from convsched.model.vectorised import evaluate_many
 
+from timing import best_of  # benchmarks/timing.py, beside this script
+
 RESULTS = Path(__file__).parent / "results" / "model.json"
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def vectorised_throughput() -> dict:

@@ -30,17 +30,10 @@ from convsched.model.nest_simulate import simulate_nest
 from convsched.model.nest_vectorised import NestStructure, buffer_bytes_many, evaluate_nest_many, nest_bytes_many
 from convsched.model.vectorised import evaluate_many
 
+from timing import best_of  # benchmarks/timing.py, beside this script
+
 RESULTS = Path(__file__).parent / "results" / "multilevel.json"
 GAP8 = PRESETS["gap8"]
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def vectorised_throughput() -> dict:
