@@ -200,10 +200,12 @@ def _operand_words(layer: Layer, dims: Sequence[str], tiles: Sequence[Array], op
 
 
 def evaluate_nest_many(layer: Layer, structure: NestStructure, tiles: Sequence[Array | int],
-                       hierarchy: Hierarchy) -> NestWordsMany:
+                       hierarchy: Hierarchy, levels: Sequence[str] | None = None) -> NestWordsMany:
     """Words per boundary and buffer words per level for every candidate: `tiles[k]` are the tile sizes of
     loop k (arrays broadcast together). Candidates must be valid nests (each tile at most the previous
-    tile of its dimension); use `evaluate_nest` for one nest with every check and a DMA granularity."""
+    tile of its dimension); use `evaluate_nest` for one nest with every check and a DMA granularity.
+    `levels` limits the work to those levels (a level's figures depend on its own buffers only), and
+    `structure.buffers` need only name them."""
     if len(tiles) != len(structure.dims):
         raise ConvschedError(f"{len(tiles)} tile arrays for {len(structure.dims)} loops; give one per loop")
     arrays = [np.asarray(t, dtype=np.int64) for t in tiles]
@@ -212,6 +214,8 @@ def evaluate_nest_many(layer: Layer, structure: NestStructure, tiles: Sequence[A
     writes: dict[str, dict[str, Array]] = {}
     bufw: dict[str, dict[str, Array]] = {}
     for lv in hierarchy.levels:
+        if levels is not None and lv.name not in levels:
+            continue
         reads[lv.name], writes[lv.name], bufw[lv.name] = {}, {}, {}
         for op in lv.holds:
             words, largest = _operand_words(layer, structure.dims, arrays, op, structure.buffers[lv.name][op])
@@ -224,34 +228,53 @@ def evaluate_nest_many(layer: Layer, structure: NestStructure, tiles: Sequence[A
     return NestWordsMany(reads, writes, bufw)
 
 
+@dataclass(frozen=True)
+class LevelBytesMany:
+    """What the operands held at one level move across the boundary above it, per candidate: the bytes,
+    those of them that leave main memory, and their energy."""
+
+    bytes: Array
+    main_bytes: Array
+    energy: Array
+
+
+def level_bytes_many(words: NestWordsMany, hierarchy: Hierarchy, layer: Layer, level: str) -> LevelBytesMany:
+    """The bytes across the boundary above `level` (no DMA granularity): input and weights at their word
+    size; outputs as partial sums written and read back at psum bits, plus one final write each at
+    output bits (docs/semantics.md). Each operand's bytes count as main memory's when it comes from there."""
+    bits = {"input": hierarchy.input_bits, "weight": hierarchy.weight_bits}
+    total: Array | int = 0
+    main: Array | int = 0
+    energy: Array | float = 0.0
+    for op in hierarchy.level(level).holds:
+        if op == "output":
+            spills = words.reads[level][op]
+            b = 2 * words_to_bytes(spills, hierarchy.psum_bits) + words_to_bytes(layer.output_words,
+                                                                                hierarchy.output_bits)
+        else:
+            b = words_to_bytes(words.reads[level][op], bits[op])
+        src = source_of(hierarchy, level, op)
+        if src == MAIN:
+            main = main + b
+        energy = energy + b * energy_weight(hierarchy, src)
+        total = total + b
+    return LevelBytesMany(np.asarray(total), np.asarray(main), np.asarray(energy, dtype=float))
+
+
 def nest_bytes_many(words: NestWordsMany, hierarchy: Hierarchy, layer: Layer) -> tuple[Array, Array, dict[str, Array]]:
     """(main-memory bytes, energy, bytes per boundary) of every candidate (no DMA granularity)."""
-    bits = {"input": hierarchy.input_bits, "weight": hierarchy.weight_bits}
-    main = 0
-    energy = 0.0
-    per_level: dict[str, Array] = {}
-    O = layer.output_words
-    for lv in hierarchy.levels:
-        level_bytes = 0
-        for op in lv.holds:
-            if op == "output":   # spills read back and written at psum bits, one final write each
-                spills = words.reads[lv.name][op]
-                b = 2 * words_to_bytes(spills, hierarchy.psum_bits) + words_to_bytes(O, hierarchy.output_bits)
-            else:
-                b = words_to_bytes(words.reads[lv.name][op], bits[op])
-            src = source_of(hierarchy, lv.name, op)
-            if src == MAIN:
-                main = main + b
-            energy = energy + b * energy_weight(hierarchy, src)
-            level_bytes = level_bytes + b
-        per_level[lv.name] = level_bytes
-    return main, energy, per_level
+    parts = {lv: level_bytes_many(words, hierarchy, layer, lv) for lv in hierarchy.names}
+    main = sum(p.main_bytes for p in parts.values())
+    energy = sum(p.energy for p in parts.values())
+    return main, energy, {lv: p.bytes for lv, p in parts.items()}
 
 
 def buffer_bytes_many(words: NestWordsMany, hierarchy: Hierarchy) -> dict[str, Array]:
     """On-chip bytes per level (the sum over its operands, doubled where it double-buffers)."""
     out = {}
     for lv in hierarchy.levels:
+        if lv.name not in words.buffer_words:
+            continue
         arch = hierarchy.level_arch(lv.name)
         out[lv.name] = sum(words_to_bytes(words.buffer_words[lv.name][op], arch.buffer_bits(op)) * arch.buffer_factor
                            for op in lv.holds)
