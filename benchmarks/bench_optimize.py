@@ -9,7 +9,7 @@
 3. The exact optimizer against a plain enumeration of the same space --
    every order of every subset of the dimensions with more than one
    element, every buffer level of each operand, every tile size of each
-   loop -- evaluated with the vectorised model (`vmodel.evaluate_many`, one
+   loop -- evaluated with the vectorised model (`model.vectorised.evaluate_many`, one
    call per order and level triple over the whole tile grid):
    * on a small layer both run to completion and must find the same optimum;
    * on a mid-size layer (K=16,C=16,OY=8,OX=8,FY=FX=3 at 2 KiB) the plain
@@ -105,10 +105,10 @@ def vgg16_sweep(workers: int = 2, repeats: int = 3) -> dict:
     keys.sort(key=lambda k: -k[0].macs)
     t0 = time.perf_counter()
     with worker_pool(workers) as pool:
-        alone = list(pool.map(netsearch._solve_task, [k[0] for k in keys], [[k[1]] for k in keys],
+        alone = list(pool.map(netsearch.solve_capacities, [k[0] for k in keys], [[k[1]] for k in keys],
                               [None] * len(keys), ["bytes"] * len(keys)))
     one_at_a_time = time.perf_counter() - t0
-    by_key = {k: r[0][1].result.traffic.total_bytes for k, r in zip(keys, alone)}
+    by_key = {k: r[0].result.traffic.total_bytes for k, r in zip(keys, alone)}
     same = all(p.total_bytes == sum(by_key[(nl.layer, Architecture(capacity=p.capacity))] for nl in net.layers)
                for p in pts)
     return {

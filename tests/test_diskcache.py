@@ -95,21 +95,19 @@ def test_turned_off_and_unwritable(tmp_path, monkeypatch):
 
 
 def _fresh():
-    structures._structures.cache_clear()
-    structures._TABLES.clear()
-    structures._DISK_KEYS.clear()
+    structures.canonical_structures.cache_clear()      # the next call builds a new list (and table)
 
 
 def test_cached_structure_list_and_table_equal_fresh_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVSCHED_CACHE_DIR", str(tmp_path))
-    fresh = list(structures._enumerate_structures(DIMS6, frozenset(), None, None))
-    fresh_table = structures._build_structure_table(fresh)
+    fresh = list(structures.enumerate_structures(DIMS6, frozenset(), None, None))
+    fresh_table = structures.build_structure_table(fresh)
     _fresh()
-    written = structures._structures(DIMS6, frozenset(), None, None)     # computed, stored
-    structures._structure_table(written)
+    written = structures.canonical_structures(DIMS6, frozenset(), None, None)     # computed, stored
+    assert len(written.table.loops) == len(fresh)                                # its table stored beside it
     _fresh()
-    loaded = structures._structures(DIMS6, frozenset(), None, None)      # read back from disk
-    table = structures._structure_table(loaded)
+    loaded = structures.canonical_structures(DIMS6, frozenset(), None, None)      # read back from disk
+    table = loaded.table
     _fresh()
     assert len(list(tmp_path.iterdir())) == 2
     assert written == fresh and loaded == fresh
@@ -124,27 +122,26 @@ def test_planted_pickle_in_the_cache_folder_runs_no_code(tmp_path, monkeypatch):
     """The issue's attack: a pickle planted where the structure list is kept."""
     monkeypatch.setenv("CONVSCHED_CACHE_DIR", str(tmp_path))
     _fresh()
-    structures._structures(DIMS6, frozenset(), None, None)        # find where the list is kept
-    structures._structure_table(structures._structures(DIMS6, frozenset(), None, None))
+    assert len(structures.canonical_structures(DIMS6, frozenset(), None, None).table.loops)   # list and table kept
     entries = sorted(tmp_path.iterdir())
     payload = pickle.dumps(_Boom(tmp_path))
     for entry in entries:
         entry.write_bytes(payload)                                # at the current names
         entry.with_suffix(".pickle").write_bytes(payload)         # and at the old format's names
     _fresh()
-    loaded = structures._structures(DIMS6, frozenset(), None, None)
-    structures._structure_table(loaded)
+    loaded = structures.canonical_structures(DIMS6, frozenset(), None, None)
+    assert len(loaded.table.loops) == len(loaded)
     _fresh()
     assert not (tmp_path / "ran").exists()
-    assert loaded == list(structures._enumerate_structures(DIMS6, frozenset(), None, None))
+    assert loaded == list(structures.enumerate_structures(DIMS6, frozenset(), None, None))
 
 
 @pytest.mark.parametrize("damage", ["dims", "levels", "repeat", "table-ids", "table-shape"])
 def test_malformed_structure_entries_are_misses(tmp_path, monkeypatch, damage):
     monkeypatch.setenv("CONVSCHED_CACHE_DIR", str(tmp_path))
     _fresh()
-    structs = structures._structures(DIMS6, frozenset(), None, None)
-    structures._structure_table(structs)
+    structs = structures.canonical_structures(DIMS6, frozenset(), None, None)
+    assert len(structs.table.loops) == len(structs)
     (lst,) = tmp_path.glob("structures-*.npz")
     (tab,) = tmp_path.glob("structure-table-*.npz")
     a = dict(np.load(lst))
@@ -163,11 +160,11 @@ def test_malformed_structure_entries_are_misses(tmp_path, monkeypatch, damage):
     np.savez(lst, **a)
     np.savez(tab, **t)
     _fresh()
-    loaded = structures._structures(DIMS6, frozenset(), None, None)
-    table = structures._structure_table(loaded)
+    loaded = structures.canonical_structures(DIMS6, frozenset(), None, None)
+    table = loaded.table
     _fresh()
-    assert loaded == list(structures._enumerate_structures(DIMS6, frozenset(), None, None))
-    assert np.array_equal(table.above_mask, structures._build_structure_table(loaded).above_mask)
+    assert loaded == list(structures.enumerate_structures(DIMS6, frozenset(), None, None))
+    assert np.array_equal(table.above_mask, structures.build_structure_table(loaded).above_mask)
 
 
 def test_int_array_checks():

@@ -234,15 +234,15 @@ def test_sweep_points_limit():
 @given(st.integers(0, 1 << 62), st.integers(0, 1 << 62), st.integers(0, 1 << 62))
 def test_input_bound_difference_never_forms_an_overflowing_product(a, b, c):
     # max(a - b*c, 0) as the optimizer's input bound forms it: exact where b*c exceeds int64
-    from convsched.search.prune import _less_product
-    assert int(_less_product(a, b, c)) == max(a - b * c, 0)
-    got = _less_product(np.array([a, a]), np.array([b, 0]), np.array([c, c]))
+    from convsched.search.prune import less_product
+    assert int(less_product(a, b, c)) == max(a - b * c, 0)
+    got = less_product(np.array([a, a]), np.array([b, 0]), np.array([c, c]))
     assert got.tolist() == [max(a - b * c, 0), a]
 
 
 @given(st.integers(1, 5000), st.data())
 def test_smallest_tiles_per_trip_count_without_the_range(size, data):
-    from convsched.search.optimizer import smallest_per_trip_count, smallest_tile_per_trip_count
+    from convsched.search.space import smallest_per_trip_count, smallest_tile_per_trip_count
     lo = data.draw(st.integers(1, size))
     hi = data.draw(st.integers(lo - 1, size))
     assert (smallest_tile_per_trip_count(size, lo, hi).tolist()
@@ -253,7 +253,7 @@ def test_an_extent_at_the_limit_is_searched_in_small_memory():
     # K = 2**24 took 76 s and 1.1 GB building every tile before keeping 8,190 of them
     import tracemalloc
 
-    from convsched.search.optimizer import Constraints, tile_candidates
+    from convsched.search.space import Constraints, tile_candidates
     layer = Layer(K=int64.MAX_EXTENT, C=1, OY=1, OX=1)
     tracemalloc.start()
     try:

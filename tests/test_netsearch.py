@@ -8,9 +8,10 @@ import pytest
 
 from convsched.search import network as netsearch, optimizer as search
 from convsched.core.arch import OPERANDS, Architecture
-from convsched.core.errors import ConvschedError
+from convsched.core.errors import ConvschedError, NoFeasibleSchedule
 from convsched.core.layer import Layer
-from convsched.search.network import constraints_from_text, optimize_network, sweep, sweep_sizes
+from convsched.search.optimizer import Constraints
+from convsched.search.network import optimize_network, sweep, sweep_sizes, task_batches
 from convsched.networks import NetLayer, Network, load_target
 
 LAYER_FILE = """\
@@ -121,48 +122,26 @@ def test_objectives(tiny):
 
 
 def test_infeasible_layer_is_named(tiny):
-    with pytest.raises(ConvschedError, match=r"layer (a|b|fc): .*smallest that fits"):
+    with pytest.raises(NoFeasibleSchedule, match=r"layer (a|b|fc): .*smallest that fits") as e:
         optimize_network(tiny, Architecture(capacity=4), workers=2)
+    assert e.value.layer in {nl.layer for nl in tiny.layers}
+    assert e.value.smallest_capacity == search.optimize_capacities(e.value.layer, [Architecture(capacity=4)]
+                                                                   )[0].smallest_capacity > 4
 
 
 def test_constraint_errors_name_the_layer(tiny):
-    cons = constraints_from_text(tile=["K=6"])
+    cons = Constraints(tile_min={"K": 6}, tile_max={"K": 6})
     with pytest.raises(ConvschedError, match=r"layer b: .*K"):
         optimize_network(tiny, ARCH, cons, workers=1)
 
 
 def test_constraints_are_applied(tiny):
-    cons = constraints_from_text(orders=["K,C,OY,OX"], tile_max=["K=4"])
+    cons = Constraints(orders=(("K", "C", "OY", "OX"),), tile_max={"K": 4})
     res = optimize_network(tiny, ARCH, cons, workers=1)
     for e in res.entries:
         s = e.result.schedule
         assert s.tiles["K"] <= 4
         assert list(s.order) == [d for d in ("K", "C", "OY", "OX") if d in s.order]
-
-
-def test_constraints_from_text():
-    assert constraints_from_text() is None
-    c = constraints_from_text(orders=["k,c,oy,ox", "C,K"], untiled="FY,FX", tile=["K=16,C=8"],
-                              tile_max=["OY=4"], tile_min=["OX=2"])
-    assert c.orders == (("K", "C", "OY", "OX"), ("C", "K"))
-    assert c.untiled == {"FY", "FX"}
-    assert c.tile_min == {"K": 16, "C": 8, "OX": 2} and c.tile_max == {"K": 16, "C": 8, "OY": 4}
-    c = constraints_from_text(orders=["K,OY,C,OX"], buffers="input=2,weight=1,output=4")
-    assert c.buffers == {"input": 2, "weight": 1, "output": 4}
-    for kw, msg in [(dict(orders=["K,Q"]), "unknown dimension"),
-                    (dict(orders=["K,K"]), "repeats"),
-                    (dict(tile=["K=0"]), "at least 1"),
-                    (dict(tile=["K"]), "NAME=NUMBER"),
-                    (dict(tile=["K=1.5"]), "whole number"),
-                    (dict(tile=["K=2", "K=4"]), "twice"),
-                    (dict(tile=["K=2"], tile_max=["K=4"]), "fixed --tile"),
-                    (dict(untiled="K", tile_min=["K=2"]), "untiled"),
-                    (dict(buffers="input=1,weight=1,output=1"), "exactly one --order"),
-                    (dict(orders=["K", "C"], buffers="input=1,weight=1,output=1"), "exactly one --order"),
-                    (dict(orders=["K,C"], buffers="input=1,weight=1"), "misses output"),
-                    (dict(orders=["K,C"], buffers="input=1,weight=1,output=1,psum=1"), "unknown operand")]:
-        with pytest.raises(ConvschedError, match=msg):
-            constraints_from_text(**kw)
 
 
 def test_resnet18_two_smallest_unique_layers():
@@ -223,8 +202,9 @@ def test_sweep_monotone_and_breakdown():
 
 
 def test_sweep_all_infeasible():
-    with pytest.raises(ConvschedError, match="no buffer size"):
+    with pytest.raises(NoFeasibleSchedule, match="no buffer size from 1 to 4 bytes fits: layer layer1: ") as e:
         sweep(Layer(K=8, C=8, OY=4, OX=4), Architecture(), 1, 4, 3, workers=1)
+    assert e.value.smallest_capacity > 4
 
 
 def test_plot_written(tmp_path):
@@ -240,14 +220,13 @@ def test_plot_written(tmp_path):
 
 
 def test_a_sweeps_sizes_are_one_task_per_layer_split_only_to_fill_the_workers():
-    from convsched.search.network import _batches
     A, B = Layer(K=8, C=8, OY=4, OX=4), Layer(K=4, C=4, OY=4, OX=4)
     keys = [(L, Architecture(capacity=c)) for L in (A, B) for c in (64, 128, 256, 512)]
-    two = _batches(keys, workers=2)
+    two = task_batches(keys, workers=2)
     assert [len(b) for b in two] == [4, 4] and {b[0][0] for b in two} == {A, B}
-    one_layer = _batches(keys[:4], workers=2)             # one layer: its sizes split over both workers
+    one_layer = task_batches(keys[:4], workers=2)             # one layer: its sizes split over both workers
     assert sorted(map(len, one_layer)) == [2, 2]
     assert sorted(k[1].capacity for b in one_layer for k in b) == [64, 128, 256, 512]
     assert {k[1].capacity for k in one_layer[0]} in ({64, 256}, {128, 512})   # small and large in each
     per_operand = [(A, Architecture(capacity_per_operand=(64, 64, 64))), (A, Architecture(capacity=64))]
-    assert sorted(map(len, _batches(per_operand, workers=1))) == [1, 1]     # only shared capacities batch
+    assert sorted(map(len, task_batches(per_operand, workers=1))) == [1, 1]     # only shared capacities batch

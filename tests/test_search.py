@@ -8,13 +8,20 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 from convsched.core.arch import OPERANDS, Architecture
-from convsched.core.errors import ConvschedError
+from convsched.core.errors import ConvschedError, NoFeasibleSchedule
 from convsched.core.layer import DIMS, Layer
 from convsched.model.closed_form import evaluate
 from convsched.core.schedule import Schedule
-from convsched.search.optimizer import Constraints, optimize_layer
 from convsched.model.simulate import simulate
 from convsched.model.vectorised import buffer_bytes_many, evaluate_many
+from convsched.search import prune
+from convsched.search.best import schedule_key
+from convsched.search.grid import InputFloor, SolvedDim, TripGroups
+from convsched.search.gridaxes import undominated
+from convsched.search.optimizer import Infeasible, best_textbook, optimize_capacities, optimize_layer
+from convsched.search.ranking import least_words, rank_structures
+from convsched.search.space import Constraints, StructureContext, TileCandidates
+from convsched.search.structures import build_structure_table, structures
 
 
 def brute_force(layer: Layer, arch: Architecture, objective: str = "bytes"):
@@ -93,7 +100,6 @@ def test_optimum_equals_brute_force(case):
        cap=st.sampled_from([96, 256, 1024]), objective=st.sampled_from(["bytes", "reads"]))
 def test_an_incumbent_changes_nothing(layer, cap, objective):
     """Seeding the search with a known schedule (the best textbook one) only prunes sooner."""
-    from convsched.search.optimizer import best_textbook, schedule_key
     arch = Architecture(capacity=cap)
     try:
         plain = optimize_layer(layer, arch, objective=objective)
@@ -120,7 +126,6 @@ def test_capacities_in_one_pass_equal_one_at_a_time(layer, caps, word, double, o
     """`optimize_capacities` (a sweep's one pass over the structures, every capacity a slot with its
     own best and byte limit) gives each capacity exactly what `optimize_layer` gives it alone: the
     same schedule, or the same no-fit error; with or without textbook incumbents."""
-    from convsched.search.optimizer import best_textbook, optimize_capacities
     archs = [Architecture(capacity=c, input_bits=word[0], weight_bits=word[0], psum_bits=word[1],
                           double_buffer=double) for c in caps]
     seeds = [None] * len(archs)
@@ -130,15 +135,15 @@ def test_capacities_in_one_pass_equal_one_at_a_time(layer, caps, word, double, o
     for arch, seed, got in zip(archs, seeds, together):
         try:
             alone = optimize_layer(layer, arch, objective=objective, incumbent=seed)
-        except ConvschedError as e:
-            assert isinstance(got, ConvschedError) and str(got) == str(e)
+        except NoFeasibleSchedule as e:
+            assert isinstance(got, Infeasible) and str(got.error()) == str(e)
+            assert got.smallest_capacity == e.smallest_capacity
             continue
-        assert not isinstance(got, ConvschedError)
+        assert not isinstance(got, Infeasible)
         assert got.schedule == alone.schedule and got.traffic == alone.traffic
 
 
 def test_capacities_searched_together_must_differ_only_in_capacity():
-    from convsched.search.optimizer import optimize_capacities
     layer = Layer(K=4, C=4, OY=4, OX=4)
     with pytest.raises(ValueError, match="differ only"):
         optimize_capacities(layer, [Architecture(capacity=64), Architecture(capacity=128, double_buffer=True)])
@@ -194,9 +199,10 @@ def test_reads_objective_equals_brute_force():
 
 def test_no_schedule_fits_names_the_smallest_capacity():
     layer = Layer(K=4, C=4, OY=4, OX=4, FY=3, FX=3, PY=1, PX=1)
-    with pytest.raises(ConvschedError) as e:
+    with pytest.raises(NoFeasibleSchedule) as e:
         optimize_layer(layer, Architecture(capacity=3))
     assert "smallest that fits is 6 bytes" in str(e.value)  # 1 input + 1 weight byte + one 4-byte partial sum
+    assert e.value.smallest_capacity == 6 and e.value.layer == layer
     optimize_layer(layer, Architecture(capacity=6))
 
 
@@ -256,19 +262,19 @@ def structure_and_tiles(draw):
 @given(structure_and_tiles())
 def test_pruning_bounds_never_exceed_a_fitting_schedule(case):
     """Each bound the search prunes with is at most the exact traffic of every fitting schedule."""
-    from convsched.search import prune
     sched, arch = case
     layer, order, levels = sched.layer, sched.order, dict(sched.buffers)
+    ctx = StructureContext(layer, arch, "bytes", order, levels, TileCandidates.of(layer, Constraints()))
     t = evaluate(sched, arch)
     assert arch.fits(t.buffer_words)
     trips = {d: -(-layer.dim_size(d) // sched.tiles[d]) for d in order}
     # trips actually taken lie in the range the bound is given
     assert prune.input_reads_bound(layer, arch, order, levels, trips.get("K", 1)) <= t.input.read
-    assert prune.trips_lower_bound(layer, arch, "bytes", order, levels, trips, trips) <= t.total_bytes
+    assert prune.trips_lower_bound(ctx, arch, trips, trips) <= t.total_bytes
     np_trips = {d: np.int64(n) for d, n in trips.items()}
-    assert int(prune._point_bound(layer, arch, "bytes", order, levels, np_trips)) <= t.total_bytes
+    assert int(prune.point_bound(ctx, np_trips)) <= t.total_bytes
     # with the point's own input block and outer trips
-    point = prune._point_bound(layer, arch, "bytes", order, levels, np_trips, np.int64(t.buffer_words["input"]))
+    point = prune.point_bound(ctx, np_trips, np.int64(t.buffer_words["input"]))
     assert int(point) <= t.total_bytes
     assert prune.input_reads_bound(layer, arch, order, levels, trips.get("K", 1), t.buffer_words["input"],
                                math.prod(trips[d] for d in order[:order.index("K")]) if "K" in order else 1
@@ -282,7 +288,6 @@ def test_pruning_bounds_never_exceed_a_fitting_schedule(case):
 def test_input_floor_is_exact_on_one_point_and_below_it_on_groups(case, solve_e):
     """The interval model of the input's traffic equals the model on a single point and bounds
     it from below when axes stand as trip-count groups, are not chosen yet, or e is solved."""
-    from convsched.search import grid as gridmod, prune
     sched, arch = case
     layer, order, levels = sched.layer, sched.order, dict(sched.buffers)
     exact = evaluate(sched, arch).input.read
@@ -299,10 +304,11 @@ def test_input_floor_is_exact_on_one_point_and_below_it_on_groups(case, solve_e)
     e = next((a for a in axes if solve_e and len(a[0]) == 1 and a[0][0] in ("N", "G", "K", "C")), None)
     grid = [a for a in axes if a is not e]
     e_dim, e_cands = (e[0][0], e[1][:, 0]) if e else (None, None)
-    groups = [gridmod._TripGroups.of(layer, dims, arr) for dims, arr in grid]
+    groups = [TripGroups.of(layer, dims, arr) for dims, arr in grid]
     trips = {d: -(-layer.dim_size(d) // sched.tiles[d]) for d in order}
     at = [int(np.nonzero((arr == [sched.tiles[d] for d in dims]).all(axis=1))[0][0]) for dims, arr in grid]
-    floor = prune._InputFloor(layer, order, levels, groups, e_dim, e_cands)
+    ctx = StructureContext(layer, arch, "bytes", order, levels, TileCandidates.of(layer, Constraints()))
+    floor = InputFloor(ctx, groups, SolvedDim(e_dim, e_cands) if e_dim else None)
     t_e = sched.tiles[e_dim] if e_dim else None
     one = floor.words(0, [np.array([i]) for i in at], {}, t_e, trips)
     if e_dim is None:
@@ -323,7 +329,6 @@ def test_input_floor_is_exact_on_one_point_and_below_it_on_groups(case, solve_e)
 def test_undominated_rows_match_the_all_pairs_check(n, m, seed):
     """The front-based dominance filter keeps exactly the rows no other row is <= everywhere
     (of equal rows, the first)."""
-    from convsched.search.optimizer import _undominated
     rng = np.random.default_rng(seed)
     X = rng.integers(0, 5, size=(n, m)) - rng.integers(0, 3, size=(n, 1))
     want = np.ones(n, dtype=bool)
@@ -331,7 +336,7 @@ def test_undominated_rows_match_the_all_pairs_check(n, m, seed):
         le = (X <= X[b]).all(axis=1)
         lt = (X < X[b]).any(axis=1)
         want[b] = not (le & (lt | (np.arange(n) < b))).any()
-    np.testing.assert_array_equal(_undominated(X), want)
+    np.testing.assert_array_equal(undominated(X), want)
 
 
 @settings(max_examples=25, deadline=None)
@@ -339,28 +344,27 @@ def test_undominated_rows_match_the_all_pairs_check(n, m, seed):
 def test_trip_bounds_of_all_structures_are_at_least_the_one_by_one_bound(case):
     """The ranking's vectorised capacity/trips bound is `trips_lower_bound` with, per structure,
     the fewest trips that fit: never below it with the candidates' fewest trips."""
-    from convsched.search import prune, structures
-    from convsched.search import optimizer as S
     sched, arch = case
     layer = sched.layer
     assume(sum(layer.dim_size(d) > 1 for d in DIMS) <= 6)     # seven loops: 86,305 structures
     cons = Constraints()
-    cands = S._Candidates({d: S.tile_candidates(layer, d, cons) for d in DIMS})
-    structs = structures.structures(layer, cons, cands)
-    rank = S._rank(layer, [arch], "bytes", structs, np.zeros(len(structs), dtype=bool), cands, [None])
-    n_min, n_max = prune.trip_range(layer, cands)
-    tab = structures._structure_table(structs)
+    cands = TileCandidates.of(layer, cons)
+    structs = structures(layer, cons, cands)
+    rank = rank_structures(cands, [arch], "bytes", structs, np.zeros(len(structs), dtype=bool), [None])
+    n_min, n_max = cands.trip_range()
+    tab = structs.table
     rows = rank.index[:400]
     words = rank.words[:400]
     bits = np.array([arch.buffer_bits(op) for op in OPERANDS])
     nbytes = -(-(words * bits) // 8) * arch.buffer_factor
-    tlb = prune._trips_bounds(layer, arch, "bytes", tab, nbytes,
-                          prune.fewest_fitting_trips(layer, arch, tab, words, cands, rows), n_max, rows)
+    tlb = prune.table_trips_bounds(layer, arch, "bytes", tab, nbytes,
+                                   prune.fewest_fitting_trips(layer, arch, tab, words, cands, rows), n_max, rows)
     assert (rank.bound[0, :400] >= tlb).all()              # the ranking's bound includes it
     for i, least, t in zip(rows, words, tlb):
         order, levels = structs[i]
         need = dict(zip(OPERANDS, map(int, least)))
-        assert t >= prune.trips_lower_bound(layer, arch, "bytes", order, levels, n_min, n_max, need)
+        ctx = StructureContext(layer, arch, "bytes", order, levels, cands)
+        assert t >= prune.trips_lower_bound(ctx, arch, n_min, n_max, need)
 
 
 @settings(max_examples=300, deadline=None)
@@ -368,19 +372,16 @@ def test_trip_bounds_of_all_structures_are_at_least_the_one_by_one_bound(case):
 def test_fewest_fitting_trips_and_their_bound_hold_for_a_fitting_schedule(case):
     """No fitting schedule has fewer trips than `fewest_fitting_trips` gives its structure, and its
     traffic is at least the ranking's bound."""
-    from convsched.search import prune
-    from convsched.search import optimizer as S
-    from convsched.search.structures import _build_structure_table
     sched, arch = case
     layer, order, levels = sched.layer, sched.order, dict(sched.buffers)
-    cands = S._Candidates({d: S.tile_candidates(layer, d, Constraints()) for d in DIMS})
-    tab = _build_structure_table([(order, levels)])
-    words = S._least_words(layer, cands, tab.prefixes)[tab.prefix_id]
+    cands = TileCandidates.of(layer, Constraints())
+    tab = build_structure_table([(order, levels)])
+    words = least_words(cands, tab.prefixes)[tab.prefix_id]
     fewest = prune.fewest_fitting_trips(layer, arch, tab, words, cands)[0]
     for d in order:
         assert fewest[DIMS.index(d)] <= -(-layer.dim_size(d) // sched.tiles[d])
     bits = np.array([arch.buffer_bits(op) for op in OPERANDS])
     nbytes = -(-(words * bits) // 8) * arch.buffer_factor
-    _, n_max = prune.trip_range(layer, cands)
-    bound = prune._trips_bounds(layer, arch, "bytes", tab, nbytes, fewest[None, :], n_max)[0]
+    _, n_max = cands.trip_range()
+    bound = prune.table_trips_bounds(layer, arch, "bytes", tab, nbytes, fewest[None, :], n_max)[0]
     assert bound <= evaluate(sched, arch).total_bytes

@@ -17,10 +17,11 @@ from ..core.units import format_size, parse_size, parse_size_range
 from ..networks import load_target
 from ..report.plot import figure_format, plot_sweep, require_matplotlib
 from ..report.tables import add_columns, new_table, schedule_buffers, schedule_loops
-from ..search.network import OBJECTIVES, NetworkResult, SweepResult, constraints_from_text, optimize_network
+from ..search.network import OBJECTIVES, NetworkResult, SweepResult, optimize_network
 from ..search.network import sweep as sweep_network
 from ..search.optimizer import TEXTBOOK
 from .application import app
+from .constraints import constraints_from_text
 from .common import (
     ArchOpt,
     BitsOpt,

@@ -1,12 +1,13 @@
 """The input row (or column) axis's per-split sums for every (output tile, filter tile) pair at once.
 
-`vmodel.SpatialTable` needs, for one placement pattern of an input axis's two
-loops (output loop `o`, filter loop `f`), three numbers per tile pair: the sum
-of first-block sizes, the sum of overlaps, and the largest block. `axes.GridAxis`
-computes them for one pair by walking its loop indices; this module computes
-the same for all pairs with array operations (the tests check that both
-agree). The blocks of a pair sit on a padded grid of loop indices
-`(outer loop, inner loop)`, padded entries masked out:
+The vectorised model (`model/vectorised.py`) needs, for one placement pattern
+of an input axis's two loops (output loop `o`, filter loop `f`), three numbers
+per tile pair: the sum of first-block sizes, the sum of overlaps, and the
+largest block. `SpatialTable` holds them per layer and axis. `axes.GridAxis`
+computes them for one pair by walking its loop indices (`SpatialTable.
+table_by_walking`, the tests' reference); `spatial_sums` computes the same
+for all pairs with array operations. The blocks of a pair sit on a padded grid
+of loop indices `(outer loop, inner loop)`, padded entries masked out:
 
 * a loop outside the split ("pre", or absent: one index) fixes a prefix;
 * for a split not owned by the axis, each prefix contributes the first live
@@ -18,9 +19,106 @@ agree). The blocks of a pair sit on a padded grid of loop indices
 
 from __future__ import annotations
 
+from typing import Literal, NamedTuple
+
 import numpy as np
 
-from .axes import read_span
+from ..core.dims import SPATIAL_AXES, ceil_div
+from ..core.layer import Layer
+from .axes import read_span, spatial_axis
+from .closed_form import read_counts
+
+#: Where a loop of an input axis sits relative to the split at loop j: below the buffer, outside
+#: the split, the split loop itself, inside it.
+Place = Literal["absent", "pre", "own", "suf"]
+
+
+class Placement(NamedTuple):
+    """The relative placement an input axis's table depends on (hashable: a table's key)."""
+
+    output: Place          # the output-tile loop's place
+    filter: Place          # the filter-tile loop's place
+    owned: bool            # the split loop is one of the axis's own loops
+    output_outer: bool     # both loops present and the output loop is the outer one
+
+
+def placement(o_pos: int | None, f_pos: int | None, j: int, owned: bool) -> Placement:
+    """Where an input axis's output and filter loops (at `o_pos`, `f_pos`; None: below the buffer)
+    sit relative to the split at loop `j`."""
+    def rel(p: int | None) -> Place:
+        if p is None:
+            return "absent"
+        return "pre" if p < j else ("own" if p == j else "suf")
+    return Placement(rel(o_pos), rel(f_pos), owned, o_pos is not None and f_pos is not None and o_pos < f_pos)
+
+
+class SpatialTable:
+    """Per-split sums of the input row (or column) axis for every (output tile, filter tile) pair.
+
+    Keyed by the relative placement of the axis's two loops and the split
+    (`Placement`); each placement's tables are computed once, when first asked.
+    """
+
+    def __init__(self, layer: Layer, axis: str) -> None:
+        self.axis = axis
+        o, f = SPATIAL_AXES[axis]
+        self.o_size, self.f_size = layer.dim_size(o), layer.dim_size(f)
+        self.args = tuple(getattr(layer, n + axis) for n in ("S", "D", "P", "I"))
+        self.count_below = read_counts(layer, axis)
+        # finitely many keys each: by placement, and by the loop positions that give it
+        self._tables: dict[Placement, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._at: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def table(self, o_pos: int | None, f_pos: int | None, j: int, owned: bool
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ΣF, ΣI, max) arrays of shape (o_size+1, f_size+1) indexed by tile sizes, for the output
+        loop at `o_pos` and the filter loop at `f_pos` (None: below the buffer) and the split at loop
+        `j` (-1: the first block), `owned` when the split loop is one of the two."""
+        hit = self._at.get((o_pos, f_pos, j, owned))
+        if hit is None:
+            key = placement(o_pos, f_pos, j, owned)
+            hit = self._tables.get(key)
+            if hit is None:
+                s, d, p, i = self.args
+                hit = self._tables[key] = spatial_sums(self.o_size, self.f_size, s, d, p, i, self.count_below,
+                                                       key.output, key.filter, key.output_outer)
+            self._at[(o_pos, f_pos, j, owned)] = hit
+        return hit
+
+    def table_by_walking(self, o_pos: int | None, f_pos: int | None, j: int, owned: bool
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`table` computed pair by pair with the scalar `axes.GridAxis` (the reference for the tests)."""
+        key = placement(o_pos, f_pos, j, owned)
+        # Canonical loop positions with the same relative pattern: the split sits
+        # at 3 ('own' loops at 3 too); 'pre' loops at 0/1, 'suf' loops at 4/5.
+        slots = {"absent": None, "pre": 0, "own": 3, "suf": 4}
+        co, cf = slots[key.output], slots[key.filter]
+        if co is not None and co == cf:          # both outside or both inside the split
+            co, cf = (co, co + 1) if key.output_outer else (co + 1, co)
+        cj = 3
+        F = np.zeros((self.o_size + 1, self.f_size + 1), dtype=np.int64)
+        I = np.zeros_like(F)
+        M = np.zeros_like(F)
+        s, d, p, i = self.args
+        o_range = range(1, self.o_size + 1) if co is not None else [self.o_size]
+        f_range = range(1, self.f_size + 1) if cf is not None else [self.f_size]
+        for to in o_range:
+            for tf in f_range:
+                ax = spatial_axis(self.o_size, to, co, self.f_size, tf, cf, s, d, p, i, self.count_below)
+                ents = ax.owned_split(cj) if owned else ax.split(cj)
+                F[to, tf] = sum(a * c for a, _, c in ents)
+                I[to, tf] = sum(b * c for _, b, c in ents)
+                M[to, tf] = ax.max_size()
+        if co is None:
+            F[:, :] = F[self.o_size:self.o_size + 1, :]
+            I[:, :] = I[self.o_size:self.o_size + 1, :]
+            M[:, :] = M[self.o_size:self.o_size + 1, :]
+        if cf is None:
+            F[:, :] = F[:, self.f_size:self.f_size + 1]
+            I[:, :] = I[:, self.f_size:self.f_size + 1]
+            M[:, :] = M[:, self.f_size:self.f_size + 1]
+        return F, I, M
+
 
 _RANK = {"pre": 0, "absent": 0, "own": 1, "suf": 2}
 _CHUNK = 1 << 21            # padded grid entries per step (memory: a few int64 arrays of this size)
@@ -30,7 +128,7 @@ def _tile_grid(size: int, tiles: np.ndarray, present: bool) -> tuple[np.ndarray,
     """(start, end, valid) per tile value and loop index; an absent loop has one block, the whole range."""
     if not present:
         return np.zeros((1, 1), np.int64), np.full((1, 1), size, np.int64), np.ones((1, 1), bool)
-    n_max = -(-size // int(tiles.min()))
+    n_max = ceil_div(size, int(tiles.min()))
     idx = np.arange(n_max)
     start = tiles[:, None] * idx[None, :]
     valid = start < size
@@ -38,7 +136,7 @@ def _tile_grid(size: int, tiles: np.ndarray, present: bool) -> tuple[np.ndarray,
 
 
 def spatial_sums(o_size: int, f_size: int, stride: int, dilation: int, pad: int, in_size: int,
-                 count_below: np.ndarray, rel_o: str, rel_f: str, o_outer: bool
+                 count_below: np.ndarray, rel_o: Place, rel_f: Place, o_outer: bool
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ΣF, ΣI, max) of shape (o_size+1, f_size+1), indexed by (output tile, filter tile).
 
@@ -85,7 +183,7 @@ def _chunks(tiles: np.ndarray, size: int, per_block: int):
     start = 0
     while start < len(tiles):
         t0 = int(tiles[start])
-        trips = -(-size // t0)
+        trips = ceil_div(size, t0)
         end = start + 1
         while (end < len(tiles) and int(tiles[end]) < 2 * t0
                and (end - start + 1) * trips * per_block <= _CHUNK):

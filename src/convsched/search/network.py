@@ -11,6 +11,10 @@ saves over the best of them.
 sizes searched in one pass (`search.optimize_capacities`, one task per
 layer); sizes where some layer fits no schedule are reported as infeasible.
 
+"No schedule fits" is `optimizer.Infeasible` while it travels (out of a
+worker process, through `solve_many`); `optimize_network` raises it as
+`NoFeasibleSchedule`, and `sweep` records it in `SweepPoint.error`.
+
 Nothing here prints: progress is reported through an optional
 `progress(done, total)` callback.
 """
@@ -20,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
@@ -28,14 +31,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..core.arch import OPERANDS, Architecture
 from ..core.errors import ConvschedError
-from ..core.layer import Layer
+from ..core.layer import DIMS, Layer
 from ..core.limits import MAX_SWEEP_POINTS, available_cpus, cap_workers, check_optimizer_layer
 from ..core.procs import stop_workers, worker_pool
 from ..model import bounds
 from ..model.closed_form import Traffic
 from ..networks import NetLayer, Network
-from . import optimizer as search
-from .optimizer import TEXTBOOK, Constraints, LayerResult
+from .best import schedule_key
+from .optimizer import TEXTBOOK, Constraints, Infeasible, LayerResult, optimize_capacities, textbook_dataflows
 
 #: Objectives of `optimize_network`. "bytes-per-mac" ranks each layer exactly
 #: like "bytes" (a layer's MAC count is fixed), with one capacity per layer.
@@ -254,43 +257,38 @@ def layer_arch(nl: NetLayer, arch: Architecture) -> Architecture:
 
 
 def solve_layer(layer: Layer, arch: Architecture, constraints: Constraints | None, objective: str) -> LayerSolution:
-    """The optimal schedule of one layer and each textbook dataflow's best."""
-    ((status, value),) = solve_capacities(layer, [arch], constraints, objective)
-    if status == "error":
-        raise ConvschedError(value)
-    return value
+    """The optimal schedule of one layer and each textbook dataflow's best (NoFeasibleSchedule when
+    no schedule fits)."""
+    (solved,) = solve_capacities(layer, [arch], constraints, objective)
+    if isinstance(solved, Infeasible):
+        raise solved.error()
+    return solved
+
+
+#: What solving one (layer, architecture) gives: the solution, or that no schedule fits.
+Solved = LayerSolution | Infeasible
 
 
 def solve_capacities(layer: Layer, archs: Sequence[Architecture], constraints: Constraints | None,
-                     objective: str) -> list[tuple[str, Any]]:
+                     objective: str) -> list[Solved]:
     """`solve_layer` for architectures that differ only in their shared capacity, in one pass
-    (`search.optimize_capacities`): per architecture ("ok", LayerSolution) or ("error", message).
-    Each solution's `seconds` is its share of the batch's time."""
+    (`search.optimize_capacities`), `Infeasible` where no schedule fits. Each solution's `seconds` is
+    its share of the batch's time. Also a worker process's task: what it returns crosses back."""
     t0 = time.perf_counter()
     sobj = _SEARCH_OBJECTIVE[objective]
-    flows = {name: search.textbook_dataflows(layer, archs, name, sobj) for name in TEXTBOOK}
+    flows = {name: textbook_dataflows(layer, archs, name, sobj) for name in TEXTBOOK}
     # the best textbook schedule is in the unconstrained space: the search starts from its traffic
     seeds: list[Any] = [None] * len(archs)
-    if constraints is None or constraints == search.Constraints():
+    if constraints is None or constraints == Constraints():
         for k in range(len(archs)):
             fitting = [per_arch[k] for per_arch in flows.values() if per_arch[k] is not None]
             if fitting:
-                seeds[k] = min(fitting, key=lambda r: search.schedule_key(r.traffic, r.schedule, sobj)).schedule
-    results = search.optimize_capacities(layer, archs, constraints, sobj, seeds)
+                seeds[k] = min(fitting, key=lambda r: schedule_key(r.traffic, r.schedule, sobj)).schedule
+    results = optimize_capacities(layer, archs, constraints, sobj, seeds)
     share = (time.perf_counter() - t0) / len(archs)
-    return [("error", str(r)) if isinstance(r, ConvschedError)
-            else ("ok", LayerSolution(r, {name: per_arch[k] for name, per_arch in flows.items()}, share))
+    return [r if isinstance(r, Infeasible)
+            else LayerSolution(r, {name: per_arch[k] for name, per_arch in flows.items()}, share)
             for k, r in enumerate(results)]
-
-
-def _solve_task(layer: Layer, archs: Sequence[Architecture], cons: Constraints | None,
-                objective: str) -> list[tuple[str, Any]]:
-    """Worker entry: per architecture ("ok", LayerSolution) or ("error", message) -- bad input never
-    kills the pool."""
-    try:
-        return solve_capacities(layer, archs, cons, objective)
-    except ConvschedError as e:
-        return [("error", str(e))] * len(archs)
 
 
 def default_workers() -> int:
@@ -300,7 +298,7 @@ def default_workers() -> int:
 Key = tuple[Layer, Architecture]
 
 
-def _batches(keys: Sequence[Key], workers: int = 1) -> list[list[Key]]:
+def task_batches(keys: Sequence[Key], workers: int = 1) -> list[list[Key]]:
     """Keys grouped into one task per layer and architecture but for the shared capacity (a sweep's
     sizes are searched in one pass); the largest layers first. With fewer tasks than workers, the
     largest task is split (every other size, so that both halves get small and large buffers)."""
@@ -318,32 +316,33 @@ def _batches(keys: Sequence[Key], workers: int = 1) -> list[list[Key]]:
 
 def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, objective: str = "bytes",
                workers: int | None = None, progress: Progress | None = None,
-               fail_fast: bool = False) -> dict[Key, tuple[str, Any]]:
+               fail_fast: bool = False) -> dict[Key, Solved]:
     """Solve distinct (layer, architecture) pairs; the largest layers are started first.
 
     Pairs that differ only in the shared capacity are solved together
-    (`solve_capacities`). Returns (layer, arch) -> ("ok", LayerSolution) |
-    ("error", message). With `fail_fast`, the first error cancels what has
-    not started and returns early.
+    (`solve_capacities`), one task each. Returns (layer, arch) -> its
+    solution or `Infeasible`. With `fail_fast`, the first infeasible one
+    cancels what has not started and returns early. Bad input is refused
+    before (`check_constraints`); any other error is raised.
     """
     keys = list(dict.fromkeys(keys))
     # more workers than CPUs only add processes and memory (docs/limits.md)
     workers = cap_workers(default_workers() if workers is None else workers)
     total = len(keys)
-    batches = _batches(keys, workers)
-    out: dict[Key, tuple[str, Any]] = {}
+    batches = task_batches(keys, workers)
+    out: dict[Key, Solved] = {}
 
-    def record(batch: list[Key], results: list[tuple[str, Any]]) -> bool:
+    def record(batch: list[Key], results: list[Solved]) -> bool:
         out.update(zip(batch, results))
         if progress:
             progress(len(out), total)
-        return fail_fast and any(r[0] == "error" for r in results)
+        return fail_fast and any(isinstance(r, Infeasible) for r in results)
 
     if workers == 1 or len(batches) <= 1:
         if progress:
             progress(0, total)
         for b in batches:
-            if record(b, _solve_task(b[0][0], [a for _, a in b], constraints, objective)):
+            if record(b, solve_capacities(b[0][0], [a for _, a in b], constraints, objective)):
                 break
         return out
     # All workers are forked at the first submit, before `progress` is first called, so a caller
@@ -351,7 +350,7 @@ def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, obje
     # SIGTERM (see core/procs.py) kills the workers at once.
     with worker_pool(min(workers, len(batches))) as pool:
         pending: dict[Future, list[Key]] = {
-            pool.submit(_solve_task, b[0][0], [a for _, a in b], constraints, objective): b for b in batches}
+            pool.submit(solve_capacities, b[0][0], [a for _, a in b], constraints, objective): b for b in batches}
         if progress:
             progress(0, total)
         while pending:
@@ -403,7 +402,6 @@ def check_constraints(network: Network, arch: Architecture, constraints: Constra
 
 def _check_orders_cover(layer: Layer, cons: Constraints) -> None:
     """A dimension whose tile must be smaller than the layer's needs a loop in some allowed order."""
-    from ..core.layer import DIMS
     if cons.orders is None:
         return
     must = {d for d in DIMS if cons.tile_max.get(d, layer.dim_size(d)) < layer.dim_size(d)}
@@ -417,18 +415,23 @@ def _task_keys(network: Network, arch: Architecture) -> list[Key]:
     return [(nl.layer, layer_arch(nl, arch)) for nl in network.layers]
 
 
+def _first_infeasible(network: Network, keys: Sequence[Key], solved: Mapping[Key, Solved]
+                      ) -> tuple[NetLayer, Infeasible] | None:
+    """The first layer (network order) that fits no schedule, with why."""
+    for nl, k in zip(network.layers, keys):
+        r = solved.get(k)
+        if isinstance(r, Infeasible):
+            return nl, r
+    return None
+
+
 def _assemble(network: Network, arch: Architecture, objective: str, keys: Sequence[Key],
-              solved: Mapping[Key, tuple[str, Any]], seconds: float = 0.0) -> NetworkResult:
-    if any(solved.get(k, ("error",))[0] != "ok" for k in keys):
-        # the first layer (network order) with an error; layers cancelled after it were never solved
-        for nl, k in zip(network.layers, keys):
-            status, *val = solved.get(k, ("missing",))
-            if status == "error":
-                raise ConvschedError(f"layer {nl.name}: {val[0]}")
-        raise ConvschedError("some layers were not solved")   # pragma: no cover - solve_many solves all keys
+              solved: Mapping[Key, Solved], seconds: float = 0.0) -> NetworkResult:
+    """The network's result from its layers' solutions (every one solved and feasible)."""
     entries = []
     for nl, k in zip(network.layers, keys):
-        sol: LayerSolution = solved[k][1]
+        sol = solved[k]
+        assert isinstance(sol, LayerSolution)
         found = [(n, r) for n, r in sol.dataflows.items() if r is not None]
         if found:
             tb_name, tb = min(found, key=lambda nr: (objective_bytes(nr[1].traffic, objective),
@@ -459,7 +462,7 @@ def optimize_network(network: Network | NetLayer | Layer, arch: Architecture, co
 
     `workers` processes (default min(2, CPUs); 1 solves in this process).
     `progress(done, total)` is called as distinct layers finish. Raises
-    ConvschedError naming a layer that fits no schedule (with several workers, the work
+    NoFeasibleSchedule naming a layer that fits no schedule (with several workers, the work
     stops at the first such layer to finish, so it need not be the first in network order).
     """
     network = _as_network(network)
@@ -467,6 +470,10 @@ def optimize_network(network: Network | NetLayer | Layer, arch: Architecture, co
     keys = _task_keys(network, arch)
     t0 = time.perf_counter()
     solved = solve_many(keys, constraints, objective, workers, progress, fail_fast=True)
+    infeasible = _first_infeasible(network, keys, solved)
+    if infeasible is not None:
+        nl, why = infeasible
+        raise why.error(f"layer {nl.name}: ")
     return _assemble(network, arch, objective, keys, solved, time.perf_counter() - t0)
 
 
@@ -585,7 +592,8 @@ def sweep(network_or_layer: Network | NetLayer | Layer, arch: Architecture, low:
 
     The capacity replaces the architecture's (one shared capacity). Each
     distinct layer is one task of the process pool that searches all the
-    sizes in one pass. Raises ConvschedError only when no size fits.
+    sizes in one pass. A size where some layer fits no schedule is a point
+    with its `error`; NoFeasibleSchedule is raised only when no size fits.
     """
     network = _as_network(network_or_layer)
     sizes = sweep_sizes(low, high, points)
@@ -597,100 +605,17 @@ def sweep(network_or_layer: Network | NetLayer | Layer, arch: Architecture, low:
     seconds = time.perf_counter() - t0
     out = []
     for c, a, keys in zip(sizes, archs, per_point):
-        try:
+        infeasible = _first_infeasible(network, keys, solved)
+        if infeasible is None:
             out.append(SweepPoint(c, _assemble(network, a, objective, keys, solved)))
-        except ConvschedError as e:
-            out.append(SweepPoint(c, None, str(e)))
-    if not any(p.feasible for p in out):
-        raise ConvschedError(f"no buffer size from {low} to {high} bytes fits: {out[-1].error}")
+        else:
+            nl, why = infeasible
+            out.append(SweepPoint(c, None, f"layer {nl.name}: {why.message}"))
+    if infeasible is not None and not any(p.feasible for p in out):
+        raise why.error(f"no buffer size from {low} to {high} bytes fits: layer {nl.name}: ")
     return SweepResult(network, arch, tuple(out), seconds, objective)
 
 
-
-# ---------------------------------------------------------------------------
-# constraints from command-line text
-
-
-def _dim_list(text: str, what: str) -> tuple[str, ...]:
-    from ..core.layer import DIMS
-    items = [t.strip().upper() for t in str(text).replace(" ", ",").split(",")]
-    items = [t for t in items if t]
-    if not items:
-        raise ConvschedError(f"{what} {text!r} names no dimension; write e.g. K,C,OY,OX")
-    for d in items:
-        if d not in DIMS:
-            raise ConvschedError(f"unknown dimension {d!r} in {what} {text!r}; use some of {' '.join(DIMS)}")
-    dup = sorted({d for d in items if items.count(d) > 1})
-    if dup:
-        raise ConvschedError(f"{what} {text!r} repeats {', '.join(dup)}; list each dimension once")
-    return tuple(items)
-
-
-def _assignments(texts: Sequence[str], what: str, keys: Sequence[str], upper: bool = True) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for text in texts:
-        for part in str(text).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if "=" not in part:
-                raise ConvschedError(f"{what} {part!r} is not NAME=NUMBER; write e.g. {keys[0]}=2")
-            name, value = (s.strip() for s in part.split("=", 1))
-            name = name.upper() if upper else name.lower()
-            if name not in keys:
-                kind = "dimension" if upper else "operand"
-                raise ConvschedError(f"unknown {kind} {name!r} in {what} {part!r}; use some of {' '.join(keys)}")
-            if name in out:
-                raise ConvschedError(f"{what} gives {name} twice; give it once")
-            # plain ASCII digits as written: int() would also take '1_6' and '٣'
-            if not re.fullmatch(r"-?[0-9]{1,40}", value):
-                raise ConvschedError(f"{what} {part!r}: {value!r} is not a whole number; write digits 0-9")
-            out[name] = int(value)
-    return out
-
-
-def constraints_from_text(orders: Sequence[str] = (), untiled: str | None = None, tile: Sequence[str] = (),
-                          tile_max: Sequence[str] = (), tile_min: Sequence[str] = (),
-                          buffers: str | None = None) -> Constraints | None:
-    """Constraints from the CLI's text: `--order K,C,OY,OX` (repeatable), `--untiled FY,FX`,
-    `--tile K=16` (fixed), `--tile-max K=32`, `--tile-min OY=2`, `--buffers input=2,weight=1,output=4`.
-
-    None when nothing is constrained. Contradictions that need no layer are
-    caught here; the rest (e.g. a tile larger than the layer) by `Constraints.check`.
-    """
-    from ..core.layer import DIMS
-    order_t = tuple(_dim_list(o, "--order") for o in orders) or None
-    if order_t is not None and len(set(order_t)) != len(order_t):
-        raise ConvschedError("the same --order is given twice; give each allowed order once")
-    unt = frozenset(_dim_list(untiled, "--untiled")) if untiled else frozenset()
-    fixed = _assignments(tile, "--tile", DIMS)
-    hi = _assignments(tile_max, "--tile-max", DIMS)
-    lo = _assignments(tile_min, "--tile-min", DIMS)
-    for name, vals in (("--tile", fixed), ("--tile-max", hi), ("--tile-min", lo)):
-        for d, v in vals.items():
-            if v < 1:
-                raise ConvschedError(f"{name} {d}={v} must be at least 1")
-    both = sorted(set(fixed) & (set(hi) | set(lo)), key=DIMS.index)
-    if both:
-        raise ConvschedError(f"{', '.join(both)} has a fixed --tile and a --tile-min/--tile-max; give one of them")
-    clash = sorted(unt & (set(fixed) | set(hi) | set(lo)), key=DIMS.index)
-    if clash:
-        raise ConvschedError(f"{', '.join(clash)} is both --untiled and given a tile size; drop one of them")
-    for d, v in fixed.items():
-        lo[d] = hi[d] = v
-    levels = None
-    if buffers is not None:
-        if order_t is None or len(order_t) != 1:
-            raise ConvschedError("--buffers needs exactly one --order (levels count the loops of that order)")
-        levels = _assignments([buffers], "--buffers", OPERANDS, upper=False)
-        missing = [op for op in OPERANDS if op not in levels]
-        if missing:
-            raise ConvschedError(f"--buffers misses {', '.join(missing)}; give input=..,weight=..,output=..")
-    if order_t is None and not unt and not lo and not hi and levels is None:
-        return None
-    return Constraints(orders=order_t, untiled=unt, tile_min=lo, tile_max=hi, buffers=levels)
-
-
-__all__ = ["OBJECTIVES", "LayerSolution", "LayerEntry", "NetworkResult", "SweepPoint", "SweepResult",
+__all__ = ["OBJECTIVES", "LayerSolution", "LayerEntry", "NetworkResult", "SweepPoint", "SweepResult", "Solved",
            "optimize_network", "sweep", "sweep_sizes", "solve_layer", "solve_capacities", "solve_many", "layer_arch",
-           "objective_bytes", "check_constraints", "default_workers", "constraints_from_text"]
+           "objective_bytes", "check_constraints", "default_workers", "task_batches"]

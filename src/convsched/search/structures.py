@@ -4,36 +4,37 @@ A structure is a loop order (outermost first) of the dimensions that are
 tiled, with a buffer level per operand. Only canonical ones are enumerated
 (rules 1-3 and 7 of docs/optimizer.md: loops with one trip dropped, buffers
 right below a loop their operand depends on, orders that another structure
-matches or beats skipped). Lists with six or more loops are kept on disk.
+matches or beats skipped). Lists with six or more loops are kept on disk
+(`search/diskcache.py`).
 
-For the ranking, each list also has a table of what the bounds look at in
-every structure (the loops above each buffer, the loops that reload weight
-and output, the input-bound key, the mirror image), kept beside it.
+Each list has a table of what the bounds look at in every structure (the
+loops above each buffer, the loops that reload weight and output, the
+input-bound key, the mirror image), built once and kept beside the list.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
+import hashlib
+import inspect
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence, overload
 
 import numpy as np
 
 from ..core.arch import OPERANDS
 from ..core.layer import DIMS, Layer
 from ..model.closed_form import RELEVANT
+from .diskcache import MalformedEntry, cached, int_array
+from .space import SPATIAL_DIMS, Constraints
 
-if TYPE_CHECKING:
-    from .optimizer import Constraints
+#: A loop order (outermost first) and the number of loops above each operand's buffer.
+Structure = tuple[tuple[str, ...], dict[str, int]]
 
-
-SPATIAL_DIMS = frozenset({"OY", "OX", "FY", "FX"})
-
-
-def _must_tile(layer: Layer, dim: str, cons: Constraints) -> bool:
-    """True when the bounds exclude the untiled (full) tile."""
-    return cons.tile_max.get(dim, layer.dim_size(dim)) < layer.dim_size(dim)
+#: Row/column mirror image of each spatial dimension (rule 9).
+MIRROR = {"OY": "OX", "OX": "OY", "FY": "FX", "FX": "FY"}
 
 
 def _canonical_levels(order: Sequence[str]) -> Iterator[dict[str, int]]:
@@ -53,23 +54,9 @@ _NGC = frozenset({"N", "G", "C"})
 
 
 def is_canonical(order: Sequence[str], levels: Mapping[str, int]) -> bool:
-    """False for an (order, levels) that another enumerated structure provably matches or beats.
-
-    Segments are the runs of loops between consecutive buffer levels. With
-    buffers canonical (rule 3), the weight and output traffic depend only on
-    which loops lie above their buffers, never on the order inside a segment;
-    only the input's halo reuse depends on order. Hence (docs/optimizer.md):
-    a. adjacent N/G/C loops in one segment above the input buffer commute for
-       every operand -> sorted;
-    b. a spatial loop directly followed by an N/G/C loop in one segment above
-       the input buffer is never better than the swapped pair (the inner
-       spatial loop gains the sliding-window overlap; nothing else changes);
-    c. a segment below the input buffer is seen by weight/output only, so its
-       order is free: keep one representative (sorted, ending with the first
-       dimension relevant to the buffer right below it);
-    d. a loop in the deepest segment that the deepest operand does not depend
-       on only repeats that operand's block sequence -> it is dropped.
-    """
+    """False for an (order, levels) that another enumerated structure provably matches or beats:
+    rule 7 a-d of docs/optimizer.md, over the segments (runs of loops between consecutive buffer
+    levels) of the order."""
     L = len(order)
     if L == 0:
         return True
@@ -98,51 +85,92 @@ def is_canonical(order: Sequence[str], levels: Mapping[str, int]) -> bool:
     return True
 
 
-def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray]) -> list[tuple[tuple[str, ...], dict[str, int]]]:
+def structures(layer: Layer, cons: Constraints, cands: Mapping[str, np.ndarray]) -> StructureList:
     """All canonical (order, buffer levels) pairs; they depend only on which dims can be tiled."""
     tileable = tuple(d for d in DIMS if len(cands[d]))
-    must = frozenset(d for d in DIMS if _must_tile(layer, d, cons))
+    must = frozenset(d for d in DIMS if cons.must_tile(layer, d))
     orders = None if cons.orders is None else tuple(cons.orders)
     buffers = None if cons.buffers is None else tuple(sorted(cons.buffers.items()))
-    return _structures(tileable, must, orders, buffers)
+    return canonical_structures(tileable, must, orders, buffers)
+
+
+class StructureList(Sequence[Structure]):
+    """A list of structures with its `StructureTable`, built when first asked for.
+
+    `disk_key` is set when the list is kept on disk: its table is then kept
+    beside it (building it walks every structure).
+    """
+
+    def __init__(self, items: list[Structure], disk_key: tuple | None = None) -> None:
+        self.items = items
+        self.disk_key = disk_key
+
+    @overload
+    def __getitem__(self, i: int) -> Structure: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Structure]: ...
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StructureList):
+            return self.items == other.items
+        return isinstance(other, list) and self.items == other
+
+    __hash__ = object.__hash__
+
+    @functools.cached_property
+    def table(self) -> StructureTable:
+        """What the ranking needs of every structure, as arrays."""
+        fingerprint = _table_fingerprint()
+        if self.disk_key is None or fingerprint is None:
+            return build_structure_table(self.items)
+        return cached("structure-table", (self.disk_key, fingerprint), lambda: build_structure_table(self.items),
+                      _encode_table, lambda arrays: _decode_table(arrays, len(self.items)))
 
 
 @functools.lru_cache(maxsize=64)
-def _structures(tileable: tuple[str, ...], must: frozenset[str], orders, buffers
-                ) -> list[tuple[tuple[str, ...], dict[str, int]]]:
+def canonical_structures(tileable: tuple[str, ...], must: frozenset[str],
+                         orders: tuple[tuple[str, ...], ...] | None,
+                         buffers: tuple[tuple[str, int], ...] | None) -> StructureList:
+    """The canonical structures over the `tileable` dimensions whose orders hold every one of `must`
+    (within the allowed `orders` and fixed `buffers`, when given); shared and, with six or more free
+    loops, kept on disk."""
     cons_buffers = dict(buffers) if buffers is not None else None
-    def compute():
-        return list(_enumerate_structures(tileable, must, orders, cons_buffers))
+
+    def compute() -> list[Structure]:
+        return list(enumerate_structures(tileable, must, orders, cons_buffers))
+
     if orders is not None or len(tileable) < 6:
-        return compute()          # fast enough to enumerate every time
+        return StructureList(compute())          # fast enough to enumerate every time
     # Six or more free loops take 0.2 s (seven: 3 s) per process: keep the list on disk,
     # keyed by the enumeration's own source so a change of the rules never reads a stale list.
     fingerprint = _enumeration_fingerprint()
     if fingerprint is None:
-        return compute()
-    from .diskcache import cached
+        return StructureList(compute())
     key = (tileable, tuple(sorted(must)), buffers, fingerprint)
-    structs = cached("structures", key, compute, _encode_structures, _decode_structures)
-    if len(_DISK_KEYS) > 64:
-        _DISK_KEYS.clear()       # only a cache hint for `_structure_table`
-    _DISK_KEYS[id(structs)] = (structs, key)
-    return structs
+    return StructureList(cached("structures", key, compute, _encode_structures, _decode_structures), key)
 
 
 @functools.lru_cache(maxsize=1)
 def _enumeration_fingerprint() -> str | None:
     """A hash of the code and tables the structure list follows from (None: source unavailable)."""
-    import hashlib
-    import inspect
     try:
-        src = "".join(inspect.getsource(f) for f in (_enumerate_structures, _canonical_levels, is_canonical))
+        src = "".join(inspect.getsource(f) for f in (enumerate_structures, _canonical_levels, is_canonical))
     except (OSError, TypeError):
         return None
     src += repr((DIMS, sorted((k, sorted(v)) for k, v in RELEVANT.items()), sorted(SPATIAL_DIMS), sorted(_NGC)))
     return hashlib.sha256(src.encode()).hexdigest()
 
 
-def _enumerate_structures(tileable, must, orders, fixed_buffers) -> Iterator[tuple[tuple[str, ...], dict[str, int]]]:
+def enumerate_structures(tileable: Sequence[str], must: frozenset[str],
+                         orders: Sequence[Sequence[str]] | None,
+                         fixed_buffers: Mapping[str, int] | None) -> Iterator[Structure]:
+    """The canonical structures (see `canonical_structures`), in enumeration order, computed."""
     if orders is None:
         for k in range(len(tileable) + 1):
             for order in itertools.permutations(tileable, k):
@@ -184,7 +212,6 @@ def _encode_dims(seqs: Sequence[Sequence[str]]) -> np.ndarray:
 
 def _decode_dims(a: np.ndarray) -> list[tuple[str, ...]]:
     """`_encode_dims` back; each row must be distinct dims, then padding."""
-    from .diskcache import MalformedEntry
     a = np.asarray(a, dtype=np.int64)
     n = (a >= 0).sum(axis=1)
     if not np.array_equal(a >= 0, np.arange(a.shape[1]) < n[:, None]):
@@ -200,21 +227,19 @@ def _decode_dims(a: np.ndarray) -> list[tuple[str, ...]]:
     return [t for t, k in zip(names, np.diff(np.append(starts, len(a))).tolist()) for _ in range(k)]
 
 
-def _encode_structures(structs: list[tuple[tuple[str, ...], dict[str, int]]]) -> dict[str, np.ndarray]:
+def _encode_structures(structs: list[Structure]) -> dict[str, np.ndarray]:
     return {"orders": _encode_dims([o for o, _ in structs]),
             "levels": np.array([[lv[op] for op in OPERANDS] for _, lv in structs], dtype=np.int8
                                ).reshape(len(structs), len(OPERANDS))}
 
 
-def _decode_structures(arrays) -> list[tuple[tuple[str, ...], dict[str, int]]]:
-    from .diskcache import MalformedEntry, int_array
+def _decode_structures(arrays) -> list[Structure]:
     codes = int_array(arrays, "orders", (None, len(DIMS)), -1, len(DIMS) - 1)
     orders = _decode_dims(codes)
     levels = int_array(arrays, "levels", (len(orders), len(OPERANDS)), 0, len(DIMS))
     if (levels.max(axis=1, initial=0) > (codes >= 0).sum(axis=1)).any():
         raise MalformedEntry("a buffer level is below the loop nest")
     assert OPERANDS == ("input", "weight", "output")
-    import gc
     enabled = gc.isenabled()
     gc.disable()          # tens of thousands of new dicts: collecting in between only costs time
     try:
@@ -224,7 +249,7 @@ def _decode_structures(arrays) -> list[tuple[tuple[str, ...], dict[str, int]]]:
             gc.enable()
 
 
-def _encode_table(t: "_StructureTable") -> dict[str, np.ndarray]:
+def _encode_table(t: StructureTable) -> dict[str, np.ndarray]:
     keys = [(k, ik) for k, ik in t.bound_keys]
     return {
         "prefix_ops": np.array([OPERANDS.index(op) for op, _ in t.prefixes], dtype=np.int8),
@@ -238,8 +263,7 @@ def _encode_table(t: "_StructureTable") -> dict[str, np.ndarray]:
     }
 
 
-def _decode_table(arrays, n: int) -> "_StructureTable":
-    from .diskcache import int_array
+def _decode_table(arrays, n: int) -> StructureTable:
     L, P = len(DIMS), len(OPERANDS)
     ops = int_array(arrays, "prefix_ops", (None,), 0, P - 1)
     dims = _decode_dims(int_array(arrays, "prefix_dims", (len(ops), L), -1, L - 1))
@@ -247,7 +271,7 @@ def _decode_table(arrays, n: int) -> "_StructureTable":
     flags = int_array(arrays, "bound_input", (len(reloads), 4), 0, 1)
     bound_keys = [((int(a), int(b)), tuple(bool(x) for x in f[1:]) if f[0] else ())
                   for (a, b), f in zip(reloads.tolist(), flags.tolist())]
-    return _StructureTable(
+    return StructureTable(
         prefixes=[(OPERANDS[o], d) for o, d in zip(ops.tolist(), dims)],
         prefix_id=int_array(arrays, "prefix_id", (n, P), 0, len(ops) - 1).astype(np.int64),
         bound_keys=bound_keys,
@@ -258,11 +282,8 @@ def _decode_table(arrays, n: int) -> "_StructureTable":
         above_mask=int_array(arrays, "above_mask", (n, P, L), 0, 1).astype(bool))
 
 
-_MIRROR = {"OY": "OX", "OX": "OY", "FY": "FX", "FX": "FY"}
-
-
-@dataclass(frozen=True)
-class _StructureTable:
+@dataclass(frozen=True, eq=False)
+class StructureTable:
     """What the ranking needs of every structure of a list, as arrays (pure functions of (order, levels)).
 
     prefix_id[i, o]: the loops above operand o's buffer, as an index into `prefixes`;
@@ -272,7 +293,7 @@ class _StructureTable:
 
     prefixes: list[tuple[str, tuple[str, ...]]]
     prefix_id: np.ndarray
-    bound_keys: list[tuple]
+    bound_keys: list[tuple[tuple[int, int], tuple]]
     bound_id: np.ndarray
     loops: np.ndarray
     mirror: np.ndarray
@@ -287,7 +308,8 @@ class _StructureTable:
         return self.above_mask[:, [OPERANDS.index(op) for op in ops], :] & indexes
 
 
-def _build_structure_table(structs) -> _StructureTable:
+def build_structure_table(structs: Sequence[Structure]) -> StructureTable:
+    """The `StructureTable` of a list of structures, computed."""
     prefixes: dict[tuple, int] = {}
     bound_keys: dict[tuple, int] = {}
     pid = np.zeros((len(structs), len(OPERANDS)), dtype=np.int64)
@@ -299,7 +321,7 @@ def _build_structure_table(structs) -> _StructureTable:
         for o, op in enumerate(OPERANDS):
             pid[i, o] = prefixes.setdefault((op, tuple(order[:levels[op]])), len(prefixes))
         k = tuple(len(reload_loops(order, levels[op], op)) for op in ("weight", "output"))
-        bid[i] = bound_keys.setdefault((k, _input_bound_key(order, levels)), len(bound_keys))
+        bid[i] = bound_keys.setdefault((k, input_bound_key(order, levels)), len(bound_keys))
         index[(order, tuple(levels[op] for op in OPERANDS))] = i
         for p, op in enumerate(OPERANDS):
             for d in order[:levels[op]]:
@@ -309,54 +331,28 @@ def _build_structure_table(structs) -> _StructureTable:
                 reload_mask[i, o, _DIM_INDEX[d]] = True
     mirror = np.full(len(structs), -1, dtype=np.int64)
     for (order, lv), i in index.items():
-        mirror[i] = index.get((tuple(_MIRROR.get(d, d) for d in order), lv), -1)
-    return _StructureTable(list(prefixes), pid, list(bound_keys), bid,
-                           np.array([len(o) for o, _ in structs], dtype=np.int64), mirror,
-                           reload_mask, above_mask)
+        mirror[i] = index.get((tuple(MIRROR.get(d, d) for d in order), lv), -1)
+    return StructureTable(list(prefixes), pid, list(bound_keys), bid,
+                          np.array([len(o) for o, _ in structs], dtype=np.int64), mirror,
+                          reload_mask, above_mask)
 
 
 _DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
 
 
-def _structure_table(structs) -> _StructureTable:
-    hit = _TABLES.get(id(structs))
-    if hit is not None and hit[0] is structs:     # the structure lists are shared (lru_cache)
-        return hit[1]
-    disk = _DISK_KEYS.get(id(structs))
-    fingerprint = _table_fingerprint()
-    if disk is not None and disk[0] is structs and fingerprint is not None:
-        # a list kept on disk has its table kept beside it (building it walks every structure)
-        from .diskcache import cached
-        table = cached("structure-table", (disk[1], fingerprint), lambda: _build_structure_table(structs),
-                       _encode_table, lambda arrays: _decode_table(arrays, len(structs)))
-    else:
-        table = _build_structure_table(structs)
-    if len(_TABLES) > 64:
-        _TABLES.clear()
-    _TABLES[id(structs)] = (structs, table)
-    return table
-
-
 @functools.lru_cache(maxsize=1)
 def _table_fingerprint() -> str | None:
     """A hash of the code the structure table follows from (None: source unavailable)."""
-    import hashlib
-    import inspect
     try:
-        src = "".join(inspect.getsource(f) for f in (_build_structure_table, _StructureTable, reload_loops,
-                                                     _input_bound_key))
+        src = "".join(inspect.getsource(f) for f in (build_structure_table, StructureTable, reload_loops,
+                                                     input_bound_key))
     except (OSError, TypeError):
         return None
-    return hashlib.sha256((src + repr(sorted(_MIRROR.items()))).encode()).hexdigest()
+    return hashlib.sha256((src + repr(sorted(MIRROR.items()))).encode()).hexdigest()
 
 
-_TABLES: dict[int, tuple[list, _StructureTable]] = {}
-
-
-_DISK_KEYS: dict[int, tuple[list, tuple]] = {}    # structure lists loaded from disk -> their cache key
-
-
-def reload_loops(order: Sequence[str], level: int, op: str) -> list[str]:
+@functools.lru_cache(maxsize=1 << 16)
+def reload_loops(order: tuple[str, ...], level: int, op: str) -> tuple[str, ...]:
     """The loops whose trips multiply a weight or output buffer's traffic (F1).
 
     Those above the buffer that the operand does not depend on and that lie
@@ -364,19 +360,15 @@ def reload_loops(order: Sequence[str], level: int, op: str) -> list[str]:
     only repeats the resident block (rule 3 moves buffers past such loops,
     but fixed buffer levels need not be canonical).
     """
-    return list(_reload_loops(tuple(order), level, op))
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _reload_loops(order: tuple[str, ...], level: int, op: str) -> tuple[str, ...]:
     above = order[:level]
     inner = max((j for j, d in enumerate(above) if d in RELEVANT[op]), default=0)
     return tuple(d for d in above[:inner] if d not in RELEVANT[op])
 
 
-def _input_bound_key(order: Sequence[str], levels: Mapping[str, int]) -> tuple:
-    """What `input_reads_bound` looks at in a structure, as a small hashable key."""
-    return _input_key(tuple(order), levels["input"])
+def input_bound_key(order: tuple[str, ...], levels: Mapping[str, int]) -> tuple:
+    """What the input-reads bound (`prune.input_reads_bound`) looks at in a structure: () when K is
+    not above the input buffer, else (K outermost, K right above the buffer, an N/G/C loop inside K)."""
+    return _input_key(order, levels["input"])
 
 
 @functools.lru_cache(maxsize=1 << 16)
