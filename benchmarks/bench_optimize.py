@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convsched.search import optimizer as search
+from convsched.search import network as netsearch, optimizer as search
 from convsched.core.arch import OPERANDS, Architecture
 from convsched.core.layer import DIMS, Layer
 from convsched.search.network import optimize_network, sweep
@@ -89,7 +89,6 @@ def resnet50_network(workers: int = 2, repeats: int = 3) -> dict:
 def vgg16_sweep(workers: int = 2, repeats: int = 3) -> dict:
     """The sweep's wall time (median of `repeats`), and side by side the same 192 solves one
     capacity at a time (as before `optimize_capacities`) in the same process pool set-up."""
-    from convsched.search import network as netsearch
     net = load_target("vgg16")
     low, high, n = 8 * 1024, 1024 * 1024, 16
     runs = []

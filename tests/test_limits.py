@@ -17,6 +17,12 @@ from convsched.core.layer import Layer
 from convsched.model.closed_form import evaluate
 from convsched.core.schedule import Schedule
 from convsched.model.vectorised import evaluate_many
+from convsched.search import network as netsearch
+from convsched.search.network import optimize_network
+from convsched.search.optimizer import optimize_layer
+from convsched.search.prune import less_product
+from convsched.search.space import (Constraints, smallest_per_trip_count, smallest_tile_per_trip_count,
+                                    tile_candidates)
 from clihelp import one_line_error, run
 
 
@@ -113,7 +119,6 @@ def test_vectorised_model_is_exact_near_the_limit(layer_bits, data):
 
 def test_optimum_at_the_limit_is_no_worse_than_a_textbook_dataflow():
     # the layer scaled to the limit: its optimum must beat (or tie) the textbook's
-    from convsched.search.network import optimize_network
     layer = Layer(N=1 << 12, K=1 << 18, C=1 << 18, OY=1, OX=1)
     assert layer.traffic_bound == int64.MAX_TRAFFIC_BOUND
     for bits in (8, 64):
@@ -170,7 +175,6 @@ def test_simulator_memory_error_is_one_line(monkeypatch):
 
 
 def test_optimizer_axis_limit():
-    from convsched.search.optimizer import optimize_layer
     layer = Layer(K=1, C=1, OY=1 << 18, OX=1)
     with pytest.raises(ConvschedError, match="optimizer's limit"):
         optimize_layer(layer, Architecture(capacity=1024))
@@ -211,8 +215,6 @@ def test_workers_are_capped_at_the_cpus(monkeypatch):
 
 def test_sweep_with_many_workers_starts_at_most_cpu_count_processes(monkeypatch):
     import concurrent.futures
-
-    from convsched.search import network as netsearch
     started = []
     real = concurrent.futures.ProcessPoolExecutor.__init__
 
@@ -234,7 +236,6 @@ def test_sweep_points_limit():
 @given(st.integers(0, 1 << 62), st.integers(0, 1 << 62), st.integers(0, 1 << 62))
 def test_input_bound_difference_never_forms_an_overflowing_product(a, b, c):
     # max(a - b*c, 0) as the optimizer's input bound forms it: exact where b*c exceeds int64
-    from convsched.search.prune import less_product
     assert int(less_product(a, b, c)) == max(a - b * c, 0)
     got = less_product(np.array([a, a]), np.array([b, 0]), np.array([c, c]))
     assert got.tolist() == [max(a - b * c, 0), a]
@@ -242,7 +243,6 @@ def test_input_bound_difference_never_forms_an_overflowing_product(a, b, c):
 
 @given(st.integers(1, 5000), st.data())
 def test_smallest_tiles_per_trip_count_without_the_range(size, data):
-    from convsched.search.space import smallest_per_trip_count, smallest_tile_per_trip_count
     lo = data.draw(st.integers(1, size))
     hi = data.draw(st.integers(lo - 1, size))
     assert (smallest_tile_per_trip_count(size, lo, hi).tolist()
@@ -252,8 +252,6 @@ def test_smallest_tiles_per_trip_count_without_the_range(size, data):
 def test_an_extent_at_the_limit_is_searched_in_small_memory():
     # K = 2**24 took 76 s and 1.1 GB building every tile before keeping 8,190 of them
     import tracemalloc
-
-    from convsched.search.space import Constraints, tile_candidates
     layer = Layer(K=int64.MAX_EXTENT, C=1, OY=1, OX=1)
     tracemalloc.start()
     try:

@@ -13,6 +13,7 @@ from convsched.core.layer import Layer
 from convsched.search.optimizer import Constraints
 from convsched.search.network import optimize_network, sweep, sweep_sizes, task_batches
 from convsched.networks import NetLayer, Network, load_target
+from convsched.report.plot import plot_sweep
 
 LAYER_FILE = """\
 name: tiny
@@ -125,8 +126,8 @@ def test_infeasible_layer_is_named(tiny):
     with pytest.raises(NoFeasibleSchedule, match=r"layer (a|b|fc): .*smallest that fits") as e:
         optimize_network(tiny, Architecture(capacity=4), workers=2)
     assert e.value.layer in {nl.layer for nl in tiny.layers}
-    assert e.value.smallest_capacity == search.optimize_capacities(e.value.layer, [Architecture(capacity=4)]
-                                                                   )[0].smallest_capacity > 4
+    assert e.value.smallest_capacity == search.smallest_capacity(e.value.layer, Architecture(capacity=4),
+                                                                 Constraints()) > 4
 
 
 def test_constraint_errors_name_the_layer(tiny):
@@ -209,7 +210,6 @@ def test_sweep_all_infeasible():
 
 def test_plot_written(tmp_path):
     pytest.importorskip("matplotlib")
-    from convsched.report.plot import plot_sweep
     res = sweep(Layer(K=8, C=8, OY=4, OX=4), Architecture(), 16, 1024, 4, workers=1)
     for name in ("curve.png", "curve.svg"):
         out = plot_sweep(res, tmp_path / name)

@@ -18,7 +18,7 @@ from convsched.search import prune
 from convsched.search.best import schedule_key
 from convsched.search.grid import InputFloor, SolvedDim, TripGroups
 from convsched.search.gridaxes import undominated
-from convsched.search.optimizer import Infeasible, best_textbook, optimize_capacities, optimize_layer
+from convsched.search.optimizer import best_textbook, fits_some, optimize_capacities, optimize_layer
 from convsched.search.ranking import least_words, rank_structures
 from convsched.search.space import Constraints, StructureContext, TileCandidates
 from convsched.search.structures import build_structure_table, structures
@@ -125,22 +125,29 @@ def test_an_incumbent_changes_nothing(layer, cap, objective):
 def test_capacities_in_one_pass_equal_one_at_a_time(layer, caps, word, double, objective, seeded):
     """`optimize_capacities` (a sweep's one pass over the structures, every capacity a slot with its
     own best and byte limit) gives each capacity exactly what `optimize_layer` gives it alone: the
-    same schedule, or the same no-fit error; with or without textbook incumbents."""
+    same schedule, or (searched with one that does not fit) the same no-fit error; with or without
+    textbook incumbents."""
     archs = [Architecture(capacity=c, input_bits=word[0], weight_bits=word[0], psum_bits=word[1],
                           double_buffer=double) for c in caps]
     seeds = [None] * len(archs)
     if seeded:
         seeds = [(tb[1].schedule if (tb := best_textbook(layer, a, objective)) else None) for a in archs]
-    together = optimize_capacities(layer, archs, objective=objective, incumbents=seeds)
-    for arch, seed, got in zip(archs, seeds, together):
-        try:
-            alone = optimize_layer(layer, arch, objective=objective, incumbent=seed)
-        except NoFeasibleSchedule as e:
-            assert isinstance(got, Infeasible) and str(got.error()) == str(e)
-            assert got.smallest_capacity == e.smallest_capacity
-            continue
-        assert not isinstance(got, Infeasible)
+    fits = fits_some(layer, archs, Constraints())
+    fitting = [(a, s) for a, s, f in zip(archs, seeds, fits) if f]
+    together = optimize_capacities(layer, [a for a, _ in fitting], objective=objective,
+                                   incumbents=[s for _, s in fitting]) if fitting else []
+    for (arch, seed), got in zip(fitting, together):
+        alone = optimize_layer(layer, arch, objective=objective, incumbent=seed)
         assert got.schedule == alone.schedule and got.traffic == alone.traffic
+    for arch, fit in zip(archs, fits):
+        if not fit:
+            with pytest.raises(NoFeasibleSchedule) as alone:
+                optimize_layer(layer, arch, objective=objective)
+            with pytest.raises(NoFeasibleSchedule) as together:
+                optimize_capacities(layer, archs, objective=objective)
+            assert str(together.value) == str(alone.value)
+            assert together.value.smallest_capacity == alone.value.smallest_capacity > arch.capacity
+            break
 
 
 def test_capacities_searched_together_must_differ_only_in_capacity():

@@ -7,6 +7,7 @@ from convsched.core.errors import ConvschedError
 from convsched.core.layer import DIMS, Layer
 from convsched.model.closed_form import evaluate
 from convsched.core.schedule import Schedule
+from convsched.model.spatialtable import SpatialTable
 from convsched.model.vectorised import evaluate_many
 
 
@@ -56,7 +57,6 @@ _PLACEMENTS = [(op, fp, j, j in (op, fp)) for op in (None, 0, 1, 3) for fp in (N
        extra=st.integers(0, 3), placement=st.sampled_from(_PLACEMENTS))
 def test_spatial_tables_equal_walking_every_tile_pair(o, f, s, d, p, extra, placement):
     """The array-built input-axis tables equal the per-pair walk of axes.GridAxis, for every pair."""
-    from convsched.model.spatialtable import SpatialTable
     try:        # extra input rows that no output reads (up to stride - 1), padding up to the whole filter
         layer = Layer(K=1, C=1, OY=o, OX=1, FY=f, SY=s, DY=d, PY=p, IY=(o - 1) * s + (f - 1) * d + 1 - 2 * p
                       + min(extra, s - 1))

@@ -26,7 +26,9 @@ from ..core.procs import worker_pool
 from ..core.schedule import Schedule
 from ..model.closed_form import Traffic
 from ..networks import Network
-from ..search.optimizer import Constraints, least_buffer_words, least_bytes, optimize_layer, tile_candidates
+from ..search.optimizer import optimize_layer
+from ..search.ranking import least_buffer_words, least_bytes
+from ..search.space import Constraints, tile_candidates
 from ..search.structures import structures
 from .config import HWCConfig, HWCEConfig
 from .cycles import CycleReport, execute

@@ -19,7 +19,7 @@ of loop indices `(outer loop, inner loop)`, padded entries masked out:
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Iterator, Literal, NamedTuple
 
 import numpy as np
 
@@ -178,7 +178,7 @@ def spatial_sums(o_size: int, f_size: int, stride: int, dilation: int, pad: int,
     return F, I, M
 
 
-def _chunks(tiles: np.ndarray, size: int, per_block: int):
+def _chunks(tiles: np.ndarray, size: int, per_block: int) -> Iterator[np.ndarray]:
     """Output tiles in runs whose trip counts are within a factor of two (little padding), bounded in size."""
     start = 0
     while start < len(tiles):
@@ -192,12 +192,14 @@ def _chunks(tiles: np.ndarray, size: int, per_block: int):
         start = end
 
 
-def _inter(lo_a, hi_a, lo_b, hi_b, cnt):
+def _inter(lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """Elements (counted by the prefix sums `cnt`) in the overlap of [lo_a, hi_a) and [lo_b, hi_b)."""
     lo, hi = np.maximum(lo_a, lo_b), np.minimum(hi_a, hi_b)
     return np.where(hi > lo, cnt[np.maximum(hi, lo)] - cnt[lo], 0)
 
 
-def _first_last(live, *arrays, axis):
+def _first_last(live: np.ndarray, *arrays: np.ndarray, axis: int
+                ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Per line along `axis`: any live, and each array at the first and at the last live entry."""
     n = live.shape[axis]
     any_live = live.any(axis=axis)
@@ -207,7 +209,8 @@ def _first_last(live, *arrays, axis):
     return any_live, [(at(a, first), at(a, last)) for a in arrays]
 
 
-def _sums(kinds, lo, hi, size, live, cnt):
+def _sums(kinds: tuple[str, str], lo: np.ndarray, hi: np.ndarray, size: np.ndarray, live: np.ndarray,
+          cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ΣF and ΣI over the blocks' (outer, inner) grid (axes 2, 3) for each tile pair (axes 0, 1)."""
     outer, inner = kinds
     if (outer, inner) == ("pre", "pre"):                 # every live block is its own first and last

@@ -53,7 +53,14 @@ _FILE_SUFFIXES = (".onnx", ".yaml", ".yml", ".json")
 
 
 def load_target(target: str, batch: int = 1) -> Network:
-    """A network from a built-in name, an .onnx / .yaml / .yml / .json file, or an inline layer spec."""
+    """A network from a built-in name, an .onnx / .yaml / .yml / .json file, or an inline layer spec.
+
+    >>> net = load_target("resnet18")
+    >>> net.name, len(net.layers), net.layers[0].name
+    ('resnet18', 21, 'conv1')
+    >>> load_target("K=16,C=8,OY=8,OX=8,FY=3,FX=3,PY=1,PX=1").layers[0].layer.macs
+    73728
+    """
     _check_batch(batch)
     target = str(target)
     if not target.strip():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Literal, Sequence
+from typing import Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -131,7 +131,9 @@ class InputFloor:
         self.table_values: dict[TableFactor, tuple] = {}
         self.extent = [(int(g.arr[:, 0].min()), int(g.arr[:, 0].max())) for g in groups]
 
-    def _table_range(self, f: TableFactor, step: int, pts: list[np.ndarray], open_at: dict[int, int]):
+    def _table_range(self, f: TableFactor, step: int, pts: list[np.ndarray], open_at: dict[int, int]
+                     ) -> tuple[int | np.ndarray, int | np.ndarray]:
+        """Least and largest value of an input-axis table over the completions."""
         i = self.axis_of[f.dims[0]]      # a table is gathered only by loops above the buffer: grid axes
         g = self.groups[i]
         hit = self.table_values.get(f)
@@ -149,7 +151,8 @@ class InputFloor:
             return x, x
         return g_min[pts[i]], g_max[pts[i]]
 
-    def _dim_range(self, d: str, pts: list[np.ndarray], t_hi):
+    def _dim_range(self, d: str, pts: list[np.ndarray], t_hi: int | np.ndarray | None
+                   ) -> tuple[int | np.ndarray, int | np.ndarray]:
         """Least and largest tile of a non-spatial dim over the completions."""
         if d == self.e_dim:
             return self.e_lo, t_hi
@@ -160,7 +163,8 @@ class InputFloor:
         t = g.arr[pts[i], 0]
         return t, t
 
-    def words(self, step: int, pts: list[np.ndarray], open_at: dict[int, int], t_hi, fewest_trips):
+    def words(self, step: int, pts: list[np.ndarray], open_at: dict[int, int], t_hi: int | np.ndarray | None,
+              fewest_trips: Mapping[str, int]) -> np.ndarray:
         """The floor per partial point: `pts[i]` the chosen candidate (or, for an axis opened at a
         later step than `step`, group) of axis i, the axes past `len(pts)` not chosen yet; `t_hi`:
         e's largest fitting tile; `fewest_trips`: each dimension's fewest trips."""

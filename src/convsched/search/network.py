@@ -11,9 +11,10 @@ saves over the best of them.
 sizes searched in one pass (`search.optimize_capacities`, one task per
 layer); sizes where some layer fits no schedule are reported as infeasible.
 
-"No schedule fits" is `optimizer.Infeasible` while it travels (out of a
-worker process, through `solve_many`); `optimize_network` raises it as
-`NoFeasibleSchedule`, and `sweep` records it in `SweepPoint.error`.
+"No schedule fits" is raised as `NoFeasibleSchedule` (out of a worker
+process too); `optimize_network` names the layer in it. A sweep searches each
+layer only at the sizes where some schedule fits (`sweep_layer` finds the
+least such size first) and records the smaller sizes as infeasible points.
 
 Nothing here prints: progress is reported through an optional
 `progress(done, total)` callback.
@@ -27,10 +28,10 @@ import math
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from ..core.arch import OPERANDS, Architecture
-from ..core.errors import ConvschedError
+from ..core.errors import ConvschedError, NoFeasibleSchedule
 from ..core.layer import DIMS, Layer
 from ..core.limits import MAX_SWEEP_POINTS, available_cpus, cap_workers, check_optimizer_layer
 from ..core.procs import stop_workers, worker_pool
@@ -38,7 +39,8 @@ from ..model import bounds
 from ..model.closed_form import Traffic
 from ..networks import NetLayer, Network
 from .best import schedule_key
-from .optimizer import TEXTBOOK, Constraints, Infeasible, LayerResult, optimize_capacities, textbook_dataflows
+from .optimizer import (TEXTBOOK, Constraints, LayerResult, no_schedule_fits, optimize_capacities, smallest_capacity,
+                        textbook_dataflows)
 
 #: Objectives of `optimize_network`. "bytes-per-mac" ranks each layer exactly
 #: like "bytes" (a layer's MAC count is fixed), with one capacity per layer.
@@ -260,20 +262,14 @@ def solve_layer(layer: Layer, arch: Architecture, constraints: Constraints | Non
     """The optimal schedule of one layer and each textbook dataflow's best (NoFeasibleSchedule when
     no schedule fits)."""
     (solved,) = solve_capacities(layer, [arch], constraints, objective)
-    if isinstance(solved, Infeasible):
-        raise solved.error()
     return solved
 
 
-#: What solving one (layer, architecture) gives: the solution, or that no schedule fits.
-Solved = LayerSolution | Infeasible
-
-
 def solve_capacities(layer: Layer, archs: Sequence[Architecture], constraints: Constraints | None,
-                     objective: str) -> list[Solved]:
+                     objective: str) -> list[LayerSolution]:
     """`solve_layer` for architectures that differ only in their shared capacity, in one pass
-    (`search.optimize_capacities`), `Infeasible` where no schedule fits. Each solution's `seconds` is
-    its share of the batch's time. Also a worker process's task: what it returns crosses back."""
+    (`search.optimize_capacities`; NoFeasibleSchedule when one of them fits no schedule). Each
+    solution's `seconds` is its share of the batch's time. A worker process's task."""
     t0 = time.perf_counter()
     sobj = _SEARCH_OBJECTIVE[objective]
     flows = {name: textbook_dataflows(layer, archs, name, sobj) for name in TEXTBOOK}
@@ -286,9 +282,25 @@ def solve_capacities(layer: Layer, archs: Sequence[Architecture], constraints: C
                 seeds[k] = min(fitting, key=lambda r: schedule_key(r.traffic, r.schedule, sobj)).schedule
     results = optimize_capacities(layer, archs, constraints, sobj, seeds)
     share = (time.perf_counter() - t0) / len(archs)
-    return [r if isinstance(r, Infeasible)
-            else LayerSolution(r, {name: per_arch[k] for name, per_arch in flows.items()}, share)
+    return [LayerSolution(r, {name: per_arch[k] for name, per_arch in flows.items()}, share)
             for k, r in enumerate(results)]
+
+
+@dataclass(frozen=True)
+class SweptLayer:
+    """One layer over some of a sweep's sizes (a worker's answer, picklable): the least capacity at
+    which some schedule fits, and the solution at each size that large or larger."""
+
+    smallest_capacity: int
+    solutions: dict[Architecture, LayerSolution]
+
+
+def sweep_layer(layer: Layer, archs: Sequence[Architecture], constraints: Constraints | None,
+                objective: str) -> SweptLayer:
+    """`solve_capacities` at the sizes of `archs` (shared capacities) where some schedule fits."""
+    need = smallest_capacity(layer, archs[0], constraints or Constraints())
+    fit = [a for a in archs if a.capacity is not None and a.capacity >= need]
+    return SweptLayer(need, dict(zip(fit, solve_capacities(layer, fit, constraints, objective))) if fit else {})
 
 
 def default_workers() -> int:
@@ -296,6 +308,8 @@ def default_workers() -> int:
 
 
 Key = tuple[Layer, Architecture]
+#: What a task gives for one batch of keys (a layer at several capacities).
+R = TypeVar("R")
 
 
 def task_batches(keys: Sequence[Key], workers: int = 1) -> list[list[Key]]:
@@ -314,53 +328,49 @@ def task_batches(keys: Sequence[Key], workers: int = 1) -> list[list[Key]]:
     return sorted(batches, key=lambda g: -g[0][0].macs)
 
 
-def solve_many(keys: Sequence[Key], constraints: Constraints | None = None, objective: str = "bytes",
-               workers: int | None = None, progress: Progress | None = None,
-               fail_fast: bool = False) -> dict[Key, Solved]:
-    """Solve distinct (layer, architecture) pairs; the largest layers are started first.
+def solve_many(keys: Sequence[Key], task: Callable[[Layer, list[Architecture], Constraints | None, str], R],
+               constraints: Constraints | None = None, objective: str = "bytes", workers: int | None = None,
+               progress: Progress | None = None) -> list[tuple[list[Key], R]]:
+    """Run `task` (`solve_capacities` or `sweep_layer`) on distinct (layer, architecture) pairs,
+    the largest layers first; returns each batch of keys with what the task gave for it.
 
-    Pairs that differ only in the shared capacity are solved together
-    (`solve_capacities`), one task each. Returns (layer, arch) -> its
-    solution or `Infeasible`. With `fail_fast`, the first infeasible one
-    cancels what has not started and returns early. Bad input is refused
-    before (`check_constraints`); any other error is raised.
+    Pairs that differ only in the shared capacity are one batch, one task.
+    Bad input is refused before (`check_constraints`); an error a task raises
+    (NoFeasibleSchedule among them) stops the other tasks and is raised.
     """
     keys = list(dict.fromkeys(keys))
     # more workers than CPUs only add processes and memory (docs/limits.md)
     workers = cap_workers(default_workers() if workers is None else workers)
     total = len(keys)
     batches = task_batches(keys, workers)
-    out: dict[Key, Solved] = {}
+    out: list[tuple[list[Key], R]] = []
+    done_keys = 0
 
-    def record(batch: list[Key], results: list[Solved]) -> bool:
-        out.update(zip(batch, results))
+    def record(batch: list[Key], result: R) -> None:
+        nonlocal done_keys
+        out.append((batch, result))
+        done_keys += len(batch)
         if progress:
-            progress(len(out), total)
-        return fail_fast and any(isinstance(r, Infeasible) for r in results)
+            progress(done_keys, total)
 
     if workers == 1 or len(batches) <= 1:
         if progress:
             progress(0, total)
         for b in batches:
-            if record(b, solve_capacities(b[0][0], [a for _, a in b], constraints, objective)):
-                break
+            record(b, task(b[0][0], [a for _, a in b], constraints, objective))
         return out
     # All workers are forked at the first submit, before `progress` is first called, so a caller
     # that starts a progress-bar thread from the callback forks no thread. An error, Ctrl-C or
     # SIGTERM (see core/procs.py) kills the workers at once.
     with worker_pool(min(workers, len(batches))) as pool:
         pending: dict[Future, list[Key]] = {
-            pool.submit(solve_capacities, b[0][0], [a for _, a in b], constraints, objective): b for b in batches}
+            pool.submit(task, b[0][0], [a for _, a in b], constraints, objective): b for b in batches}
         if progress:
             progress(0, total)
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            stop = False
             for f in done:
-                stop |= record(pending.pop(f), f.result())
-            if stop:
-                stop_workers(pool)     # fail fast: what still runs is not wanted
-                break
+                record(pending.pop(f), f.result())
     return out
 
 
@@ -415,23 +425,12 @@ def _task_keys(network: Network, arch: Architecture) -> list[Key]:
     return [(nl.layer, layer_arch(nl, arch)) for nl in network.layers]
 
 
-def _first_infeasible(network: Network, keys: Sequence[Key], solved: Mapping[Key, Solved]
-                      ) -> tuple[NetLayer, Infeasible] | None:
-    """The first layer (network order) that fits no schedule, with why."""
-    for nl, k in zip(network.layers, keys):
-        r = solved.get(k)
-        if isinstance(r, Infeasible):
-            return nl, r
-    return None
-
-
 def _assemble(network: Network, arch: Architecture, objective: str, keys: Sequence[Key],
-              solved: Mapping[Key, Solved], seconds: float = 0.0) -> NetworkResult:
-    """The network's result from its layers' solutions (every one solved and feasible)."""
+              solved: Mapping[Key, LayerSolution], seconds: float = 0.0) -> NetworkResult:
+    """The network's result from its layers' solutions."""
     entries = []
     for nl, k in zip(network.layers, keys):
         sol = solved[k]
-        assert isinstance(sol, LayerSolution)
         found = [(n, r) for n, r in sol.dataflows.items() if r is not None]
         if found:
             tb_name, tb = min(found, key=lambda nr: (objective_bytes(nr[1].traffic, objective),
@@ -464,16 +463,24 @@ def optimize_network(network: Network | NetLayer | Layer, arch: Architecture, co
     `progress(done, total)` is called as distinct layers finish. Raises
     NoFeasibleSchedule naming a layer that fits no schedule (with several workers, the work
     stops at the first such layer to finish, so it need not be the first in network order).
+
+    >>> from convsched.networks import load_target
+    >>> net = load_target("K=16,C=8,OY=8,OX=8,FY=3,FX=3,PY=1,PX=1")
+    >>> res = optimize_network(net, Architecture(capacity=1024), workers=1)
+    >>> res.total_bytes, [e.name for e in res.entries], res.entries[0].textbook_name
+    (2688, ['layer1'], 'weight-stationary')
     """
     network = _as_network(network)
     check_constraints(network, arch, constraints, objective)
     keys = _task_keys(network, arch)
     t0 = time.perf_counter()
-    solved = solve_many(keys, constraints, objective, workers, progress, fail_fast=True)
-    infeasible = _first_infeasible(network, keys, solved)
-    if infeasible is not None:
-        nl, why = infeasible
-        raise why.error(f"layer {nl.name}: ")
+    try:
+        batches = solve_many(keys, solve_capacities, constraints, objective, workers, progress)
+    except NoFeasibleSchedule as e:
+        # the first layer of this shape in network order
+        name = next(nl.name for nl in network.layers if nl.layer == e.layer)
+        raise NoFeasibleSchedule(f"layer {name}: {e}", e.layer, e.smallest_capacity) from None
+    solved = {k: sol for batch, sols in batches for k, sol in zip(batch, sols)}
     return _assemble(network, arch, objective, keys, solved, time.perf_counter() - t0)
 
 
@@ -594,6 +601,13 @@ def sweep(network_or_layer: Network | NetLayer | Layer, arch: Architecture, low:
     distinct layer is one task of the process pool that searches all the
     sizes in one pass. A size where some layer fits no schedule is a point
     with its `error`; NoFeasibleSchedule is raised only when no size fits.
+
+    >>> layer = Layer(K=16, C=8, OY=8, OX=8, FY=3, FX=3, PY=1, PX=1)
+    >>> res = sweep(layer, Architecture(), 4, 4096, 4, workers=1)
+    >>> [(p.capacity, p.total_bytes) for p in res.points]
+    [(4, None), (40, 32768), (406, 4992), (4096, 2688)]
+    >>> res.points[0].error.split("; ")[1]
+    'the smallest that fits is 6 bytes (try --buffer 6B or more)'
     """
     network = _as_network(network_or_layer)
     sizes = sweep_sizes(low, high, points)
@@ -601,21 +615,28 @@ def sweep(network_or_layer: Network | NetLayer | Layer, arch: Architecture, low:
     check_constraints(network, archs[0], constraints, objective)
     per_point = [_task_keys(network, a) for a in archs]
     t0 = time.perf_counter()
-    solved = solve_many([k for keys in per_point for k in keys], constraints, objective, workers, progress)
+    batches = solve_many([k for keys in per_point for k in keys], sweep_layer, constraints, objective, workers,
+                         progress)
     seconds = time.perf_counter() - t0
+    solved = {k: swept.solutions[k[1]] for batch, swept in batches for k in batch if k[1] in swept.solutions}
+    smallest = {k: swept.smallest_capacity for batch, swept in batches for k in batch}
     out = []
     for c, a, keys in zip(sizes, archs, per_point):
-        infeasible = _first_infeasible(network, keys, solved)
-        if infeasible is None:
+        # a size where some layer fits no schedule is a point with the first such layer's error
+        unfit = next(((nl, k) for nl, k in zip(network.layers, keys) if k not in solved), None)
+        if unfit is None:
             out.append(SweepPoint(c, _assemble(network, a, objective, keys, solved)))
         else:
-            nl, why = infeasible
-            out.append(SweepPoint(c, None, f"layer {nl.name}: {why.message}"))
-    if infeasible is not None and not any(p.feasible for p in out):
-        raise why.error(f"no buffer size from {low} to {high} bytes fits: layer {nl.name}: ")
+            nl, key = unfit
+            error = no_schedule_fits(*key, smallest[key], f"layer {nl.name}: ")
+            out.append(SweepPoint(c, None, str(error)))
+    if not any(p.feasible for p in out):
+        raise NoFeasibleSchedule(f"no buffer size from {low} to {high} bytes fits: {out[-1].error}",
+                                 error.layer, error.smallest_capacity)
     return SweepResult(network, arch, tuple(out), seconds, objective)
 
 
-__all__ = ["OBJECTIVES", "LayerSolution", "LayerEntry", "NetworkResult", "SweepPoint", "SweepResult", "Solved",
-           "optimize_network", "sweep", "sweep_sizes", "solve_layer", "solve_capacities", "solve_many", "layer_arch",
+__all__ = ["OBJECTIVES", "LayerSolution", "LayerEntry", "NetworkResult", "SweepPoint", "SweepResult", "SweptLayer",
+           "optimize_network", "sweep", "sweep_sizes", "solve_layer", "solve_capacities", "sweep_layer", "solve_many",
+           "layer_arch",
            "objective_bytes", "check_constraints", "default_workers", "task_batches"]

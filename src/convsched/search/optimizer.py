@@ -19,7 +19,7 @@ alone. It reads as five steps:
 4. screen  -- walk the ranking, skipping structures no capacity can win with,
               and search the others' tiles (`tiling`, over `gridaxes` and `grid`,
               pruned with `prune`);
-5. collect -- each capacity's best as a `LayerResult`, or `Infeasible`.
+5. collect -- each capacity's best as a `LayerResult` (`NoFeasibleSchedule` where none fits).
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from ..model.closed_form import Traffic, evaluate
 from .alloc import tune_allocator
 from .best import Best
 from .gridaxes import NO_BAR
+from .prune import capacity_mask
 from .ranking import Ranking, least_buffer_words, least_bytes, mirror_twins, rank_structures
 from .space import OBJECTIVES, Constraints, Objective, StructureContext, TileCandidates
-from .space import tile_candidates  # noqa: F401 -- hwc/__init__.py still imports it from here
-from .structures import StructureList, structures
+from .structures import structures
 from .tiling import Slot, search_structure
 
 @dataclass(frozen=True)
@@ -55,24 +55,13 @@ class LayerResult:
     structures: int      # (order, buffer placement) pairs searched
 
 
-@dataclass(frozen=True)
-class Infeasible:
-    """No schedule of `layer` fits `arch`: one capacity's outcome in a search of several (picklable,
-    so worker processes hand it back as it is). `error()` is what `optimize_layer` raises."""
-
-    layer: Layer
-    arch: Architecture
-    smallest_capacity: int       # the least bytes at which some schedule of the searched space fits
-
-    @property
-    def message(self) -> str:
-        need = self.smallest_capacity
-        return (f"no schedule of layer {self.layer} fits the buffer capacity; the smallest that fits is {need} "
-                f"bytes ({'double-buffered, ' if self.arch.double_buffer else ''}try --buffer {need}B or more)")
-
-    def error(self, prefix: str = "") -> NoFeasibleSchedule:
-        """The exception, its message after `prefix` (e.g. "layer conv1: ")."""
-        return NoFeasibleSchedule(prefix + self.message, self.layer, self.smallest_capacity)
+def no_schedule_fits(layer: Layer, arch: Architecture, smallest: int, prefix: str = "") -> NoFeasibleSchedule:
+    """The error for a `layer` no schedule of which fits `arch`, `smallest` being the least capacity
+    (bytes) at which one does; its message after `prefix` (e.g. "layer conv1: ")."""
+    return NoFeasibleSchedule(
+        f"{prefix}no schedule of layer {layer} fits the buffer capacity; the smallest that fits is {smallest} "
+        f"bytes ({'double-buffered, ' if arch.double_buffer else ''}try --buffer {smallest}B or more)",
+        layer, smallest)
 
 
 def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | None = None,
@@ -81,23 +70,31 @@ def optimize_layer(layer: Layer, arch: Architecture, constraints: Constraints | 
 
     `incumbent`, a schedule of the searched space known to fit (e.g. the best
     textbook dataflow), lets the bounds prune from the start; the answer is
-    the same with or without it. Raises NoFeasibleSchedule when no schedule fits.
+    the same with or without it. Raises NoFeasibleSchedule when no schedule fits:
+
+    >>> layer = Layer(K=16, C=8, OY=8, OX=8, FY=3, FX=3, PY=1, PX=1)
+    >>> best = optimize_layer(layer, Architecture(capacity=1024))
+    >>> best.traffic.total_bytes, best.schedule.order, best.schedule.buffers
+    (2688, ('K', 'OX', 'OY'), {'input': 0, 'weight': 1, 'output': 3})
+    >>> try:
+    ...     optimize_layer(layer, Architecture(capacity=4))
+    ... except NoFeasibleSchedule as e:
+    ...     e.smallest_capacity
+    6
     """
     (result,) = optimize_capacities(layer, [arch], constraints, objective, [incumbent])
-    if isinstance(result, Infeasible):
-        raise result.error()
     return result
 
 
 def optimize_capacities(layer: Layer, archs: Sequence[Architecture], constraints: Constraints | None = None,
                         objective: Objective = "bytes", incumbents: Sequence[Schedule | None] | None = None
-                        ) -> list[LayerResult | Infeasible]:
+                        ) -> list[LayerResult]:
     """`optimize_layer` for each of `archs` at once (a sweep): the same answers, in one pass.
 
     The architectures may differ only in their shared capacity. Each
     structure is searched once for all capacities whose bounds it passes, so
-    its set-up and every pruning step are shared. Returns per architecture
-    its result, or `Infeasible` where no schedule fits.
+    its set-up and every pruning step are shared. Raises NoFeasibleSchedule
+    when no schedule fits one of them (`fits_some` tells which fit).
     """
     cons = constraints or Constraints()
     archs = list(archs)
@@ -120,7 +117,7 @@ def optimize_capacities(layer: Layer, archs: Sequence[Architecture], constraints
                                  dict(zip(OPERANDS, ranking.words[p].tolist())))
         n_struct[active] += 1
         n_cand[active] += found
-    return _collect(layer, cons, cands, structs, slots, incumbents, n_cand, n_struct)
+    return _collect(layer, cons, cands, slots, incumbents, n_cand, n_struct)
 
 
 def _check(layer: Layer, archs: list[Architecture], cons: Constraints, objective: str,
@@ -194,30 +191,44 @@ def _screen(ranking: Ranking, slots: list[Slot], block: int = 256) -> Iterator[t
                 yield p, active, [bounds[j][k] for k in active]
 
 
-def _collect(layer: Layer, cons: Constraints, cands: TileCandidates, structs: StructureList, slots: list[Slot],
-             incumbents: list[Schedule | None], n_cand: np.ndarray, n_struct: np.ndarray
-             ) -> list[LayerResult | Infeasible]:
-    """Each slot's best as a LayerResult, or Infeasible."""
-    out: list[LayerResult | Infeasible] = []
+def _collect(layer: Layer, cons: Constraints, cands: TileCandidates, slots: list[Slot],
+             incumbents: list[Schedule | None], n_cand: np.ndarray, n_struct: np.ndarray) -> list[LayerResult]:
+    """Each slot's best as a LayerResult; NoFeasibleSchedule for a slot where nothing fits."""
+    out: list[LayerResult] = []
     for k, slot in enumerate(slots):
         found = slot.best.found
         if found is None and slot.best.seeded:
             raise ConvschedError(f"the incumbent schedule {incumbents[k]} is not in the searched space")
         if found is None:
-            words = least_buffer_words(layer, structs, cands)
-            out.append(Infeasible(layer, slot.arch, int(least_bytes(slot.arch, words).sum(axis=1).min())))
-        else:
-            sched = Schedule(layer, tuple(found.order), found.tiles, found.levels)
-            out.append(LayerResult(layer, sched, evaluate(sched, slot.arch), int(n_cand[k]), int(n_struct[k])))
+            raise no_schedule_fits(layer, slot.arch, smallest_capacity(layer, slot.arch, cons, cands))
+        sched = Schedule(layer, tuple(found.order), found.tiles, found.levels)
+        out.append(LayerResult(layer, sched, evaluate(sched, slot.arch), int(n_cand[k]), int(n_struct[k])))
     return out
 
 
 def smallest_capacity(layer: Layer, arch: Architecture, cons: Constraints,
                       cands: Mapping[str, np.ndarray] | None = None) -> int:
-    """Least on-chip bytes any schedule of the constrained space needs (buffers grow with tiles)."""
-    cands = TileCandidates(layer, cands) if cands is not None else TileCandidates.of(layer, cons)
-    words = least_buffer_words(layer, structures(layer, cons, cands), cands)
-    return int(least_bytes(arch, words).sum(axis=1).min())
+    """Least on-chip bytes any schedule of the constrained space needs on `arch` (its capacity aside):
+    the least buffers of the structures, every tile at its smallest (F3 of docs/optimizer.md)."""
+    return int(least_structure_bytes(layer, arch, cons, cands).sum(axis=1).min())
+
+
+def fits_some(layer: Layer, archs: Sequence[Architecture], cons: Constraints) -> list[bool]:
+    """Per architecture, whether some schedule of the constrained space fits its capacity (shared
+    or per operand): one structure's least buffers do (F3)."""
+    return [bool(np.any(capacity_mask(a, dict(zip(OPERANDS, least_structure_bytes(layer, a, cons).T)))))
+            for a in archs]
+
+
+def least_structure_bytes(layer: Layer, arch: Architecture, cons: Constraints,
+                          cands: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """Bytes (structures x OPERANDS) of every structure's buffers with every tile at its smallest
+    (`cands`: the tile candidates, default those of `cons`)."""
+    if cands is None:
+        cands = TileCandidates.of(layer, cons)
+    elif not isinstance(cands, TileCandidates):
+        cands = TileCandidates(layer, cands)
+    return least_bytes(arch, least_buffer_words(layer, structures(layer, cons, cands), cands))
 
 
 # ---------------------------------------------------------------------------
@@ -244,7 +255,10 @@ def textbook_dataflows(layer: Layer, archs: Sequence[Architecture], name: str,
     """`textbook_dataflow` for architectures that differ only in their shared capacity, in one pass."""
     order, levels = TEXTBOOK[name]
     cons = Constraints(orders=(order,), buffers=levels, untiled=frozenset({"FY", "FX"}))
-    return [r if isinstance(r, LayerResult) else None for r in optimize_capacities(layer, archs, cons, objective)]
+    fits = fits_some(layer, archs, cons)
+    found = iter(optimize_capacities(layer, [a for a, f in zip(archs, fits) if f], cons, objective)
+                 if any(fits) else [])
+    return [next(found) if f else None for f in fits]
 
 
 def best_textbook(layer: Layer, arch: Architecture, objective: Objective = "bytes"

@@ -23,6 +23,9 @@ from ..model.vectorised import buffer_words_many
 from .space import Objective, StructureContext
 from .structures import StructureTable, input_bound_key, reload_loops
 
+#: A count that may be one number or an array over grid points or structures.
+Count = int | np.ndarray
+
 
 def capacity_mask(arch: Architecture, per_op: Mapping[str, np.ndarray]) -> np.ndarray:
     """Which candidates fit `arch`'s capacity (shared or per operand), from per-operand on-chip bytes."""
@@ -36,7 +39,8 @@ def capacity_mask(arch: Architecture, per_op: Mapping[str, np.ndarray]) -> np.nd
     return np.True_
 
 
-def _bound_bytes(layer: Layer, arch: Architecture, objective: Objective, r_weight, r_output, input_words):
+def _bound_bytes(layer: Layer, arch: Architecture, objective: Objective, r_weight: Count, r_output: Count,
+                 input_words: Count) -> Count:
     """The objective's bytes when the weights are read `r_weight` times, each output block is written
     in `r_output` runs (every run but the first reads its partial sums back, every run but the last
     spills them, the last writes the output) and `input_words` input words are read."""
@@ -104,8 +108,8 @@ def _full_buffer_words(layer: Layer) -> dict[str, int]:
     return {op: int(w) for op, w in buffer_words_many(layer, (), {op: 0 for op in OPERANDS}, {}).items()}
 
 
-def point_bound(ctx: StructureContext, trips: Mapping[str, np.ndarray], input_words=None,
-                ctx_trips: Mapping[str, np.ndarray] | None = None, input_floor=None) -> np.ndarray:
+def point_bound(ctx: StructureContext, trips: Mapping[str, np.ndarray], input_words: Count | None = None,
+                ctx_trips: Mapping[str, np.ndarray] | None = None, input_floor: Count | None = None) -> np.ndarray:
     """Per grid point: exact weight and output bytes from the trip counts (F1) plus the input bound.
 
     `input_words` (the input buffer's words at each point, or more) lets the
@@ -219,7 +223,7 @@ def structure_bound(layer: Layer, arch: Architecture, objective: Objective, k: t
 
 
 def input_reads_bound(layer: Layer, arch: Architecture, order: tuple[str, ...], levels: Mapping[str, int],
-                      n_k, bmax=None, n_ctx=None):
+                      n_k: Count, bmax: Count | None = None, n_ctx: Count | None = None) -> Count:
     """Input words any tile choice of this structure reads, with at least `n_k` trips of K.
 
     At least the compulsory input C, C + 1 when an N, G or C loop runs inside
@@ -233,7 +237,8 @@ def input_reads_bound(layer: Layer, arch: Architecture, order: tuple[str, ...], 
     return _input_bound(layer, arch, input_bound_key(tuple(order), levels), n_k, bmax, n_ctx)
 
 
-def _input_bound(layer: Layer, arch: Architecture, ikey: tuple, n_k, bmax=None, n_ctx=None):
+def _input_bound(layer: Layer, arch: Architecture, ikey: tuple, n_k: Count, bmax: Count | None = None,
+                 n_ctx: Count | None = None) -> Count:
     """`input_reads_bound` from the structure's key (see `structures.input_bound_key`)."""
     comp = compulsory_input_words(layer)
     if not ikey:
@@ -250,7 +255,7 @@ def _input_bound(layer: Layer, arch: Architecture, ikey: tuple, n_k, bmax=None, 
     return np.maximum(once, less_product(n_k * comp, n_k * n_ctx - 1, bmax))
 
 
-def less_product(a, b, c):
+def less_product(a: Count, b: Count, c: Count) -> np.ndarray:
     """max(a - b * c, 0) for non-negative int64 (arrays), without forming a product that overflows.
 
     `a` and `b` fit (docs/limits.md), but b * c need not (`c` is a block size or a capacity
