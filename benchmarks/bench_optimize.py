@@ -29,6 +29,7 @@ import json
 import math
 import os
 import random
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +49,6 @@ PARTS = ("resnet50", "vgg16_sweep", "enumeration")
 
 def resnet50_network(workers: int = 2, repeats: int = 3) -> dict:
     """Wall time of the whole network; the first run with an empty disk cache, then `repeats` runs."""
-    import tempfile
     net = load_target("resnet50")
     arch = Architecture(capacity=64 * 1024)
 
