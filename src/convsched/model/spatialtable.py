@@ -19,7 +19,8 @@ of loop indices `(outer loop, inner loop)`, padded entries masked out:
 
 from __future__ import annotations
 
-from typing import Iterator, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Iterator, Literal, Mapping, NamedTuple
 
 import numpy as np
 
@@ -52,6 +53,26 @@ def placement(o_pos: int | None, f_pos: int | None, j: int, owned: bool) -> Plac
     return Placement(rel(o_pos), rel(f_pos), owned, o_pos is not None and f_pos is not None and o_pos < f_pos)
 
 
+@dataclass(frozen=True, eq=False, slots=True)      # compared and hashed by identity: it holds an array
+class TableFactor:
+    """An input-axis table as a factor, gathered by the tiles of the loops above the buffer.
+
+    "pair": `table[t_output, t_filter]` (both loops above the buffer);
+    "one": `table[t]` of `dims[0]`'s tile (the other loop below the buffer, the table being
+    constant along it).
+    """
+
+    kind: Literal["pair", "one"]
+    table: np.ndarray
+    dims: tuple[str, ...]          # (output dim, filter dim), or the one dim that gathers it
+
+    def at(self, tiles: Mapping[str, np.ndarray | int]) -> np.ndarray:
+        """The factor at the given tiles."""
+        if self.kind == "pair":
+            return self.table[tiles[self.dims[0]], tiles[self.dims[1]]]
+        return self.table[tiles[self.dims[0]]]
+
+
 class SpatialTable:
     """Per-split sums of the input row (or column) axis for every (output tile, filter tile) pair.
 
@@ -68,6 +89,7 @@ class SpatialTable:
         # finitely many keys each: by placement, and by the loop positions that give it
         self._tables: dict[Placement, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._at: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._factors: dict[tuple, tuple[TableFactor | int, ...]] = {}
 
     def table(self, o_pos: int | None, f_pos: int | None, j: int, owned: bool
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -83,6 +105,24 @@ class SpatialTable:
                 hit = self._tables[key] = spatial_sums(self.o_size, self.f_size, s, d, p, i, self.count_below,
                                                        key.output, key.filter, key.output_outer)
             self._at[(o_pos, f_pos, j, owned)] = hit
+        return hit
+
+    def factors(self, axis: str, o_pos: int | None, f_pos: int | None, j: int, owned: bool
+                ) -> tuple[TableFactor | int, TableFactor | int, TableFactor | int]:
+        """`table`'s three arrays as factors of a product over tile candidates, gathered by the
+        tiles of `axis`'s loops (a square layer's two axes share one table).
+
+        A table is constant along a loop below the buffer (position None), so
+        it is gathered only by the tiles of the loops above it; with neither it
+        is a constant.
+        """
+        key = (axis, o_pos, f_pos, j, owned)
+        hit = self._factors.get(key)
+        if hit is None:
+            o, f = SPATIAL_AXES[axis]
+            hit = self._factors[key] = tuple(
+                _as_factor(tab, o, f, o_pos is not None, f_pos is not None, self.o_size, self.f_size)
+                for tab in self.table(o_pos, f_pos, j, owned))
         return hit
 
     def table_by_walking(self, o_pos: int | None, f_pos: int | None, j: int, owned: bool
@@ -118,6 +158,18 @@ class SpatialTable:
             I[:, :] = I[:, self.f_size:self.f_size + 1]
             M[:, :] = M[:, self.f_size:self.f_size + 1]
         return F, I, M
+
+
+def _as_factor(tab: np.ndarray, o: str, f: str, o_above: bool, f_above: bool, o_size: int, f_size: int
+               ) -> TableFactor | int:
+    """`tab` gathered by the output and filter tiles that are above the buffer (a constant if neither)."""
+    if o_above and f_above:
+        return TableFactor("pair", tab, (o, f))
+    if o_above:
+        return TableFactor("one", np.ascontiguousarray(tab[:, f_size]), (o,))
+    if f_above:
+        return TableFactor("one", np.ascontiguousarray(tab[o_size, :]), (f,))
+    return int(tab[o_size, f_size])
 
 
 _RANK = {"pre": 0, "absent": 0, "own": 1, "suf": 2}

@@ -6,8 +6,7 @@ over axes), with every per-axis sum an array over candidates. For one
 (`traffic_plan`, `buffer_plan`): its first block and, per loop above its
 buffer, the transition at that loop, each a product of `Factor`s. A factor is
 either a closed form in one dimension's tile (`TileFactor`) or a table of an
-input row/column axis (`model/spatialtable.py`) gathered by the tile sizes
-(`TableFactor`). `evaluate_many` multiplies the plan out over arrays of tiles;
+input row/column axis gathered by the tile sizes (`spatialtable.TableFactor`). `evaluate_many` multiplies the plan out over arrays of tiles;
 the optimizer's bounds read the same plan on intervals.
 
 Supports the default architecture semantics without DMA granularity (a
@@ -27,7 +26,7 @@ from ..core.dims import SPATIAL_AXES, ceil_div
 from ..core.errors import ConvschedError
 from ..core.layer import Layer
 from .closed_form import axis_of
-from .spatialtable import SpatialTable
+from .spatialtable import SpatialTable, TableFactor
 
 
 @dataclass
@@ -62,26 +61,6 @@ class TileFactor:
 
     kind: Literal["own", "tile", "overlap"]
     dim: str
-
-
-@dataclass(frozen=True, eq=False, slots=True)      # compared and hashed by identity: it holds an array
-class TableFactor:
-    """An input-axis table as a factor, gathered by the tiles of the loops above the buffer.
-
-    "pair": `table[t_output, t_filter]` (both loops above the buffer);
-    "one": `table[t]` of `dims[0]`'s tile (the other loop below the buffer, the table being
-    constant along it).
-    """
-
-    kind: Literal["pair", "one"]
-    table: np.ndarray
-    dims: tuple[str, ...]          # (output dim, filter dim), or the one dim that gathers it
-
-    def at(self, tiles: Mapping[str, np.ndarray | int]) -> np.ndarray:
-        """The factor at the given tiles."""
-        if self.kind == "pair":
-            return self.table[tiles[self.dims[0]], tiles[self.dims[1]]]
-        return self.table[tiles[self.dims[0]]]
 
 
 Factor = Union[TileFactor, TableFactor]
@@ -212,25 +191,7 @@ def evaluate_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, int]
     return VecTraffic(out["input"], out["weight"], spills, writes, bufw, total_bytes, buf_bytes)
 
 
-def _table_factor(layer: Layer, tab: np.ndarray, od: str, fd: str, above: Mapping[str, int]
-                  ) -> TableFactor | int:
-    """An input-axis table as a factor of a product over tile candidates.
-
-    The table is constant along a loop below the buffer (not in `above`), so
-    it is gathered only by the tiles of the loops above it; with neither it
-    is a constant.
-    """
-    o_in, f_in = od in above, fd in above
-    if o_in and f_in:
-        return TableFactor("pair", tab, (od, fd))
-    if o_in:
-        return TableFactor("one", np.ascontiguousarray(tab[:, layer.dim_size(fd)]), (od,))
-    if f_in:
-        return TableFactor("one", np.ascontiguousarray(tab[layer.dim_size(od), :]), (fd,))
-    return int(tab[layer.dim_size(od), layer.dim_size(fd)])
-
-
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=256)     # the structures searched lately: a plan serves one structure's search
 def traffic_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) -> tuple[OperandPlan, ...]:
     """Per operand (OPERANDS order, `levels` likewise): its `OperandPlan`, worked out once per
     (layer, order, levels)."""
@@ -245,17 +206,15 @@ def traffic_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) 
             for k in AXIS_KEYS[op]:
                 if k in SPATIAL_AXES:
                     od, fd = SPATIAL_AXES[k]
-                    F, I, _ = tabs.spatial[k].table(pos.get(od), pos.get(fd), j, owner == k)
-                    g = _table_factor(layer, F, od, fd, pos)
+                    g, h, _ = tabs.spatial[k].factors(k, pos.get(od), pos.get(fd), j, owner == k)
                     if isinstance(g, int):
                         fc *= g
                     else:
                         ff.append(g)
-                    g = _table_factor(layer, I, od, fd, pos)
-                    if isinstance(g, int):
-                        ic *= g
+                    if isinstance(h, int):
+                        ic *= h
                     else:
-                        iff.append(g)
+                        iff.append(h)
                     continue
                 p = pos.get(k)
                 D = layer.dim_size(k)
@@ -296,7 +255,7 @@ def buffer_words_many(layer: Layer, order: Sequence[str], buffers: Mapping[str, 
     return bufw
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=256)     # the structures searched lately: a plan serves one structure's search
 def buffer_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) -> tuple[BufferPlan, ...]:
     """Per operand, its `BufferPlan`.
 
@@ -313,8 +272,7 @@ def buffer_plan(layer: Layer, order: tuple[str, ...], levels: tuple[int, ...]) -
         for k in AXIS_KEYS[op]:
             if k in SPATIAL_AXES:
                 od, fd = SPATIAL_AXES[k]
-                _, _, M = tabs.spatial[k].table(pos.get(od), pos.get(fd), -1, False)
-                g = _table_factor(layer, M, od, fd, pos)
+                _, _, g = tabs.spatial[k].factors(k, pos.get(od), pos.get(fd), -1, False)
                 if isinstance(g, int):
                     const *= g
                 else:

@@ -21,8 +21,8 @@ import numpy as np
 from ..core.arch import OPERANDS
 from ..core.dims import ceil_div
 from ..core.layer import DIMS, Layer
-from ..model.vectorised import (AXIS_KEYS, Product, TableFactor, buffer_bytes_many, buffer_words_many,
-                                traffic_plan)
+from ..model.spatialtable import TableFactor
+from ..model.vectorised import AXIS_KEYS, Product, buffer_bytes_many, buffer_words_many, traffic_plan
 from .best import Best
 from .gridaxes import NO_BAR, GridAxis
 from .prune import capacity_mask, point_bound

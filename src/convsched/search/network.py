@@ -34,7 +34,7 @@ from ..core.arch import OPERANDS, Architecture
 from ..core.errors import ConvschedError, NoFeasibleSchedule
 from ..core.layer import DIMS, Layer
 from ..core.limits import MAX_SWEEP_POINTS, available_cpus, cap_workers, check_optimizer_layer
-from ..core.procs import stop_workers, worker_pool
+from ..core.procs import worker_pool
 from ..model import bounds
 from ..model.closed_form import Traffic
 from ..networks import NetLayer, Network
