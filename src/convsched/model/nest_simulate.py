@@ -25,7 +25,7 @@ from ..core.limits import MAX_SIM_TILES, check_seed
 from ..core.nest import Nest
 from .closed_form import RELEVANT, OperandTraffic
 from .nest_traffic import MAIN, BoundaryTraffic, NestTraffic, nest_energy, source_of
-from .simulate import accumulate_tile, random_operands, reference_conv
+from .simulate import accumulate_tile, layer_read_mask, random_operands, read_span_mask, reference_conv
 
 
 @dataclass(frozen=True)
@@ -36,24 +36,6 @@ class NestSimResult:
     missing_reads: int        # MAC operands that were not in an innermost buffer (must be 0)
     missing_loads: int        # elements a level loaded that its outer holder did not have (must be 0)
     tiles: int
-
-
-def read_span_mask(o: tuple[int, int], f: tuple[int, int], s: int, d: int, p: int, i: int) -> np.ndarray:
-    """Positions from the smallest to the largest one the (output, tap) ranges really read, in [0, i)."""
-    pos = (np.arange(*o)[:, None] * s + np.arange(*f)[None, :] * d - p).ravel()
-    pos = pos[(pos >= 0) & (pos < i)]
-    span = np.zeros(i, dtype=bool)
-    if pos.size:
-        span[pos.min():pos.max() + 1] = True
-    return span
-
-
-def _layer_reads(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
-    """Positions some output of the layer reads."""
-    used = np.zeros(i, dtype=bool)
-    pos = (np.arange(o)[:, None] * s + np.arange(f)[None, :] * d - p).ravel()
-    used[pos[(pos >= 0) & (pos < i)]] = True
-    return used
 
 
 @dataclass
@@ -81,8 +63,8 @@ class _Walk:
         self.nest, self.h, self.L = nest, hierarchy, nest.layer
         L = self.L
         self.main = {"input": x, "weight": w, "output": np.zeros((L.N, L.G, L.Kg, L.OY, L.OX))}
-        self.read_y = _layer_reads(L.OY, L.FY, L.SY, L.DY, L.PY, L.IY)
-        self.read_x = _layer_reads(L.OX, L.FX, L.SX, L.DX, L.PX, L.IX)
+        self.read_y = layer_read_mask(L.OY, L.FY, L.SY, L.DY, L.PY, L.IY)
+        self.read_x = layer_read_mask(L.OX, L.FX, L.SX, L.DX, L.PX, L.IX)
         self.holders = {op: hierarchy.holders(op) for op in OPERANDS}
         self.buf = {(op, lv): _Buffer(np.full(self.main[op].shape, np.nan), np.zeros(self.main[op].shape, bool))
                     for op in OPERANDS for lv in self.holders[op]}

@@ -111,17 +111,16 @@ def accumulate_tile(layer: Layer, r: Mapping[str, tuple[int, int]], x: np.ndarra
     return missing
 
 
-def _read_mask(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
+def layer_read_mask(o: int, f: int, s: int, d: int, p: int, i: int) -> np.ndarray:
+    """Positions (rows or columns, in [0, i)) some output of the layer reads: o outputs, f taps, stride s,
+    dilation d, padding p."""
     used = np.zeros(i, dtype=bool)
-    for oy in range(o):
-        for fy in range(f):
-            r = oy * s + fy * d - p
-            if 0 <= r < i:
-                used[r] = True
+    pos = (np.arange(o)[:, None] * s + np.arange(f)[None, :] * d - p).ravel()
+    used[pos[(pos >= 0) & (pos < i)]] = True
     return used
 
 
-def _bounding_read_set(o: tuple[int, int], f: tuple[int, int], s: int, d: int, p: int, i: int) -> np.ndarray:
+def read_span_mask(o: tuple[int, int], f: tuple[int, int], s: int, d: int, p: int, i: int) -> np.ndarray:
     """Mask of the positions from the smallest to the largest one the block really reads.
 
     Computed from every (output, tap) pair of the block, not from the window's
@@ -169,8 +168,8 @@ class Walker:
         self.L = L = schedule.layer
         self.x, self.w = x, w
         self.output = np.zeros((L.N, L.G, L.Kg, L.OY, L.OX))
-        self.read_y = _read_mask(L.OY, L.FY, L.SY, L.DY, L.PY, L.IY)
-        self.read_x = _read_mask(L.OX, L.FX, L.SX, L.DX, L.PX, L.IX)
+        self.read_y = layer_read_mask(L.OY, L.FY, L.SY, L.DY, L.PY, L.IY)
+        self.read_x = layer_read_mask(L.OX, L.FX, L.SX, L.DX, L.PX, L.IX)
         shapes = {"input": x.shape, "weight": w.shape, "output": self.output.shape}
         self.buf = {op: np.full(shapes[op], np.nan) for op in OPERANDS}
         self.resident = {op: np.zeros(shapes[op], dtype=bool) for op in OPERANDS}
@@ -218,8 +217,8 @@ class Walker:
         m = np.zeros(self.buf[op].shape, dtype=bool)
         sl = lambda d: slice(*r[d])  # noqa: E731
         if op == "input":
-            rows = _bounding_read_set(r["OY"], r["FY"], L.SY, L.DY, L.PY, L.IY) & self.read_y
-            cols = _bounding_read_set(r["OX"], r["FX"], L.SX, L.DX, L.PX, L.IX) & self.read_x
+            rows = read_span_mask(r["OY"], r["FY"], L.SY, L.DY, L.PY, L.IY) & self.read_y
+            cols = read_span_mask(r["OX"], r["FX"], L.SX, L.DX, L.PX, L.IX) & self.read_x
             sub = np.zeros((r["N"][1] - r["N"][0], r["G"][1] - r["G"][0], r["C"][1] - r["C"][0], L.IY, L.IX), bool)
             sub[:] = rows[:, None] & cols[None, :]
             m[sl("N"), sl("G"), sl("C")] = sub

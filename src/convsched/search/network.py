@@ -39,8 +39,9 @@ from ..model import bounds
 from ..model.closed_form import Traffic
 from ..networks import NetLayer, Network
 from .best import schedule_key
-from .optimizer import (TEXTBOOK, Constraints, LayerResult, no_schedule_fits, optimize_capacities, smallest_capacity,
-                        textbook_dataflows)
+from .optimizer import (TEXTBOOK, Constraints, LayerResult, no_schedule_fits, optimize_capacities,
+                        smallest_capacity, textbook_dataflows)
+from .space import check_searchable
 
 #: Objectives of `optimize_network`. "bytes-per-mac" ranks each layer exactly
 #: like "bytes" (a layer's MAC count is fixed), with one capacity per layer.
@@ -382,9 +383,7 @@ def check_constraints(network: Network, arch: Architecture, constraints: Constra
     if arch.capacity is None and arch.capacity_per_operand is None:
         raise ConvschedError("the architecture has no buffer capacity; give --buffer SIZE "
                              "(or 'buffer' in the architecture file)")
-    if arch.dma_granularity:
-        raise ConvschedError("optimize does not search with a DMA granularity yet; drop dma_granularity "
-                             "(evaluate and simulate support it)")
+    check_searchable(arch)
     if not network.layers:
         raise ConvschedError(f"network {network.name!r} has no conv or FC layers to optimize")
     for nl in network.layers:        # before any worker starts: the optimizer's size limits

@@ -40,9 +40,10 @@ from .best import Best
 from .gridaxes import NO_BAR
 from .prune import capacity_mask
 from .ranking import Ranking, least_buffer_words, least_bytes, mirror_twins, rank_structures
-from .space import OBJECTIVES, Constraints, Objective, StructureContext, TileCandidates
+from .space import OBJECTIVES, Constraints, Objective, StructureContext, TileCandidates, check_searchable
 from .structures import structures
 from .tiling import Slot, search_structure
+
 
 @dataclass(frozen=True)
 class LayerResult:
@@ -130,9 +131,8 @@ def _check(layer: Layer, archs: list[Architecture], cons: Constraints, objective
         raise ConvschedError(f"layer {layer}: {e}") from None
     if objective not in OBJECTIVES:
         raise ConvschedError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
-    if any(a.dma_granularity for a in archs):
-        raise ConvschedError("optimize does not search with a DMA granularity yet; drop dma_granularity "
-                             "(evaluate and simulate support it)")
+    for a in archs:
+        check_searchable(a)
     if len(archs) > 1 and any(a.capacity is None or a.with_capacity(None) != archs[0].with_capacity(None)
                               for a in archs):
         raise ValueError("architectures searched together may differ only in their shared capacity")

@@ -76,6 +76,14 @@ class Constraints:
         return self.tile_max.get(dim, layer.dim_size(dim)) < layer.dim_size(dim)
 
 
+def check_searchable(arch: Architecture) -> None:
+    """Refuse what the search does not cover: a DMA granularity (each step rounded up) is evaluated
+    exactly by the model but not searched."""
+    if arch.dma_granularity:
+        raise ConvschedError("optimize does not search with a DMA granularity yet; drop dma_granularity "
+                             "(evaluate and simulate support it)")
+
+
 def tile_candidates(layer: Layer, dim: str, cons: Constraints) -> np.ndarray:
     """Tiles that give >= 2 trips, within the bounds; the smallest per trip count for non-spatial dims."""
     D = layer.dim_size(dim)
