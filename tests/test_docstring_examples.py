@@ -1,27 +1,24 @@
-"""The runnable examples in the docstrings of the core types and functions (doctest): each object below
-has at least one, and every one gives what its docstring shows."""
+"""The runnable examples in the docstrings (doctest): every name of `convsched.__all__`, and the core helpers
+below, has at least one, run where it lives, and each gives what its docstring shows."""
 
 from __future__ import annotations
 
 import doctest
+import sys
 
 import pytest
 
-from convsched.core.arch import Architecture
+import convsched
 from convsched.core.cache import BoundedCache
-from convsched.core.errors import ConvschedError
-from convsched.core.layer import Layer
-from convsched.core.schedule import Schedule
-from convsched.model.closed_form import Traffic, evaluate
-from convsched.model.simulate import SimResult, simulate
 
-DOCUMENTED = [Layer, Architecture, Schedule, evaluate, simulate, Traffic, SimResult, ConvschedError, BoundedCache]
+DOCUMENTED = [getattr(convsched, name) for name in convsched.__all__] + [BoundedCache]
 
 
 @pytest.mark.parametrize("obj", DOCUMENTED, ids=lambda o: o.__name__)
 def test_docstring_example_runs(obj):
+    module = sys.modules[obj.__module__]
     finder = doctest.DocTestFinder(recurse=False)
-    tests = [t for t in finder.find(obj, obj.__name__, globs={}) if t.examples]
+    tests = [t for t in finder.find(obj, obj.__name__, module=module, globs=vars(module).copy()) if t.examples]
     assert tests, f"{obj.__name__}'s docstring has no example"
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     for test in tests:

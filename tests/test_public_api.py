@@ -1,13 +1,12 @@
-"""The public face: `convsched.__all__`, its docstrings and examples, and the README's Python session."""
+"""The public face: `convsched.__all__` and its docstrings, the package's session and the README's Python session
+(each name's own examples: tests/test_docstring_examples.py)."""
 
 from __future__ import annotations
 
 import doctest
 import re
-import sys
 from pathlib import Path
 
-import pytest
 
 import convsched
 
@@ -27,18 +26,6 @@ def test_all_names_are_public_documented_and_importable():
 def test_package_docstring_examples_run():
     result = doctest.testmod(convsched, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5 and result.failed == 0
-
-
-@pytest.mark.parametrize("name", ["optimize_layer", "optimize_network", "sweep", "load_target"])
-def test_docstring_example_runs(name):
-    """Each of these carries a short session in its own docstring, run here where it lives."""
-    function = getattr(convsched, name)
-    module = sys.modules[function.__module__]
-    (test,) = doctest.DocTestFinder().find(function, name, module=module, globs=vars(module).copy())
-    assert len(test.examples) >= 2
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    runner.run(test)
-    assert runner.failures == 0
 
 
 def test_readme_python_session_runs():

@@ -21,6 +21,14 @@ class NoFeasibleSchedule(ConvschedError):
 
     `smallest_capacity` is the least capacity (in bytes, as the architecture counts it: doubled when
     double-buffered) at which some schedule of the searched space fits; `layer` is the layer.
+
+    >>> from convsched import Architecture, Layer, optimize_layer
+    >>> layer = Layer(K=16, C=8, OY=8, OX=8, FY=3, FX=3, PY=1, PX=1)
+    >>> try:
+    ...     optimize_layer(layer, Architecture(capacity=4))
+    ... except NoFeasibleSchedule as e:
+    ...     (e.smallest_capacity, isinstance(e, ConvschedError))
+    (6, True)
     """
 
     def __init__(self, message: str, layer: object = None, smallest_capacity: int | None = None) -> None:

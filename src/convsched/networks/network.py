@@ -15,7 +15,13 @@ KINDS: tuple[LayerKind, ...] = ("conv", "fc")
 
 @dataclass(frozen=True)
 class NetLayer:
-    """One named layer of a network."""
+    """One named layer of a network.
+
+    >>> from convsched import load_target
+    >>> conv2 = load_target("alexnet").layers[1]
+    >>> conv2.name, conv2.kind, str(conv2.layer)
+    ('conv2', 'conv', 'K=192,C=64,OY=27,OX=27,FY=5,FX=5,PY=2,PX=2')
+    """
 
     name: str          # layer name as in the published architecture / ONNX node name
     kind: LayerKind
@@ -45,7 +51,13 @@ class NetLayer:
 
 @dataclass(frozen=True)
 class Network:
-    """A named, ordered tuple of layers (plus what an importer skipped)."""
+    """A named, ordered tuple of layers (plus what an importer skipped).
+
+    >>> from convsched import load_target
+    >>> net = load_target("alexnet")
+    >>> net.name, len(net), net.layers[0].name, net.macs
+    ('alexnet', 8, 'conv1', 714188480)
+    """
 
     name: str
     layers: tuple[NetLayer, ...]

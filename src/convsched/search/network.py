@@ -148,7 +148,14 @@ def _sum_or_none(values: Iterable[int | None]) -> int | None:
 
 @dataclass(frozen=True)
 class NetworkResult:
-    """Per-layer optimal schedules (network order) and network totals."""
+    """Per-layer optimal schedules (network order) and network totals.
+
+    >>> from convsched import Architecture, load_target, optimize_network
+    >>> res = optimize_network(load_target("K=16,C=8,OY=8,OX=8,FY=3,FX=3,PY=1,PX=1"), Architecture(capacity=1024),
+    ...                        workers=1)
+    >>> res.total_bytes, res.unique_layers, res.entries[0].result.schedule.buffers
+    (2688, 1, {'input': 0, 'weight': 1, 'output': 3})
+    """
 
     network: Network
     arch: Architecture
@@ -558,6 +565,15 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class SweepResult:
+    """The optimal network traffic at each capacity of a sweep (`points`, smallest first; a point no
+    schedule fits carries its error instead of figures).
+
+    >>> from convsched import Architecture, Layer, sweep
+    >>> res = sweep(Layer(K=16, C=8, OY=8, OX=8, FY=3, FX=3, PY=1, PX=1), Architecture(), 64, 4096, 3, workers=1)
+    >>> [(p.capacity, p.total_bytes) for p in res.feasible_points]
+    [(64, 23296), (512, 3840), (4096, 2688)]
+    """
+
     network: Network
     arch: Architecture
     points: tuple[SweepPoint, ...]

@@ -47,7 +47,13 @@ from .tiling import Slot, search_structure
 
 @dataclass(frozen=True)
 class LayerResult:
-    """The optimal schedule of a layer, its exact traffic and how much the search evaluated."""
+    """The optimal schedule of a layer, its exact traffic and how much the search evaluated.
+
+    >>> from convsched import Architecture, Layer, optimize_layer
+    >>> best = optimize_layer(Layer(K=16, C=8, OY=8, OX=8, FY=3, FX=3, PY=1, PX=1), Architecture(capacity=1024))
+    >>> best.traffic.total_bytes, best.schedule.buffers, best.candidates > 0
+    (2688, {'input': 0, 'weight': 1, 'output': 3}, True)
+    """
 
     layer: Layer
     schedule: Schedule

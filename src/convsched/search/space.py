@@ -31,7 +31,15 @@ SPATIAL_DIMS = frozenset({"OY", "OX", "FY", "FX"})
 
 @dataclass(frozen=True)
 class Constraints:
-    """User restrictions of the search space."""
+    """User restrictions of the search space.
+
+    >>> from convsched import Architecture, Layer, optimize_layer
+    >>> layer = Layer(K=16, C=8, OY=8, OX=8, FY=3, FX=3, PY=1, PX=1)
+    >>> keep = Constraints(untiled=frozenset({"FY", "FX"}), tile_max={"K": 8})
+    >>> best = optimize_layer(layer, Architecture(capacity=1024), keep)
+    >>> best.schedule.tiles["FY"], best.schedule.tiles["K"] <= 8, best.traffic.total_bytes
+    (3, True, 2688)
+    """
 
     orders: tuple[tuple[str, ...], ...] | None = None   # allowed loop orders (dims may stay untiled)
     untiled: frozenset[str] = frozenset()               # dimensions that must not be tiled
