@@ -8,6 +8,7 @@ in well under a minute.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -16,7 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convsched.core.arch import Architecture
-from convsched.codegen import run_cases
+from convsched.codegen import find_compiler, run_cases
+from convsched.codegen.harness import sanitizer_flags
+from convsched.codegen.kernel_check import run_kernels
+from convsched.model.closed_form import evaluate
 from convsched.core.layer import DIMS, Layer
 from convsched.core.schedule import Schedule
 from strategies import gapped_schedules
@@ -79,6 +83,22 @@ def test_generated_code_matches_model_and_reference(cases, seed):
         assert r.output_matches
         assert r.measured_words() == r.predicted_words()
         assert r.measured_bytes() == r.predicted_bytes()
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(st.lists(st.tuples(schedules(), archs(), st.booleans()), min_size=BATCH, max_size=BATCH), st.integers(0, 2**32))
+def test_kernels_double_buffered_or_not_under_both_dmas(cases, seed):
+    """The deployable kernels alone (issue 18): single- and double-buffered, under the counting DMA (bytes per
+    boundary equal the model's, output the reference) and the lazy DMA (output the reference)."""
+    pairs = [(s, dataclasses.replace(a, double_buffer=db)) for s, a, db in cases]
+    cc = find_compiler()
+    runs = run_kernels(pairs, [evaluate(s, a) for s, a in pairs], cc, seed, sanitizer_flags(cc))
+    bad = [(r.kernel.plan.schedule.to_json(), r.kernel.double_buffered, r.problems) for r in runs if r.problems]
+    assert not bad, bad
+    for r, (s, a) in zip(runs, pairs):
+        assert r.output_matches and r.lazy_dma_passed
+        assert r.boundaries()[0]["traffic"] == evaluate(s, a).to_json()["traffic"]
 
 
 @settings(max_examples=max(2, EXAMPLES // 4), deadline=None, derandomize=True,

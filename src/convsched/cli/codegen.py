@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -10,7 +11,11 @@ import typer
 from rich.table import Table
 
 from ..codegen import CodegenResult, generate_c, run_c
-from ..core.arch import OPERANDS
+from ..codegen.dma_api import DMA_HEADER, DMA_HEADER_NAME, DMA_REF, DMA_REF_NAME
+from ..codegen.kernel import c_name, emit_kernel_files
+from ..core.arch import OPERANDS, Architecture
+from ..core.output_folder import write_folder
+from ..core.schedule import Schedule
 from ..core.schedule import load_schedule
 from ..report.tables import add_columns, check_mark, new_table, schedule_summary
 from .application import app
@@ -21,6 +26,7 @@ from .common import (
     PsumBitsOpt,
     SeedOpt,
     check_outputs,
+    command_inputs,
     emit_json,
     load_arch,
     write_text_atomic,
@@ -37,9 +43,20 @@ def codegen(
     arch: Optional[Path] = ArchOpt,
     bits: Optional[int] = BitsOpt,
     psum_bits: Optional[int] = PsumBitsOpt,
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="C file to write; '-' or absent prints it."),
+    output: Optional[str] = typer.Option(
+        None, "-o", "--output",
+        help="A .c file: the self-checking program ('-' or absent prints it). A folder (an existing one, or a "
+             "name without .c): the kernel NAME.h/NAME.c, convsched_dma.h and convsched_dma_ref.c."),
+    name: Optional[str] = typer.Option(None, "--name", help="Kernel name in a folder (conv_NAME, NAME.h); "
+                                       "default: the layer's name or the schedule file's."),
 ) -> None:
-    """Portable C99 for a schedule: fixed-size local buffers, one counting DMA routine, the schedule's loop nest."""
+    """Portable C99 for a schedule: the self-checking program (-o conv.c), or a kernel to deploy (-o DIR)."""
+    if output is not None and output != "-" and is_folder_target(output):
+        given = load_schedule(schedule, layer)
+        a = load_arch(arch, bits, psum_bits, base=given.arch)
+        kernel_name = c_name(name or given.name or schedule.stem)
+        write_kernel_folder(output, given.schedule, a, kernel_name)
+        return
     check_outputs(output)
     given = load_schedule(schedule, layer)
     text = generate_c(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch))
@@ -48,6 +65,26 @@ def codegen(
         return
     write_text_atomic(output, text)
     text_console().print(f"wrote {output} ({len(text.splitlines()):,} lines); build with: cc -std=c99 -O2 {output}")
+
+
+def is_folder_target(output: str) -> bool:
+    """-o names a folder: an existing one, or a new name without the .c suffix (an existing file keeps
+    today's meaning: the program is written over it)."""
+    if os.path.isdir(output):
+        return True
+    return not os.path.lexists(output) and not output.endswith(".c")
+
+
+def write_kernel_folder(folder: str, schedule: Schedule, arch: Architecture, kernel_name: str) -> None:
+    """The kernel's four files into `folder`, all or none (core/output_folder.py)."""
+    if kernel_name in ("convsched_dma", "convsched_dma_ref"):
+        kernel_name += "_kernel"
+    ks = emit_kernel_files(schedule, arch, kernel_name)
+    files = {f"{ks.name}.h": ks.header, f"{ks.name}.c": ks.source, DMA_HEADER_NAME: DMA_HEADER, DMA_REF_NAME: DMA_REF}
+    write_folder(folder, files, command_inputs())
+    src = os.path.join(folder, f"{ks.name}.c")
+    text_console().print(f"wrote {', '.join(os.path.join(folder, n) for n in files)}: {ks.function}(); "
+                         f"build with: cc -std=c99 -c {src} {os.path.join(folder, DMA_REF_NAME)}")
 
 
 @app.command("run-c")
@@ -73,8 +110,15 @@ def run_c_command(
         out = print_table(two_layouts(lambda narrow: result_table(res, title, narrow)), wide)
         checked = "checked build under ASan/UBSan" if res.sanitized else "checked build (no sanitizer available)"
         if res.arch.double_buffer:
-            out.print(styled("note: double_buffer is set; the generated code is single-buffered "
-                             "(no prefetch), which moves the same words", "yellow"))
+            out.print(styled("note: double_buffer is set; the self-checking program is single-buffered "
+                             "(no prefetch), the kernel prefetches; both move the same words", "yellow"))
+        if res.kernel is not None:
+            k = res.kernel
+            same = k.boundary_bytes(0) == res.predicted_bytes() and k.boundary_traffic(0) == res.predicted_words()
+            out.print(f"kernel {k.kernel.function}(): bytes through its DMA {'equal' if same else 'DIFFER from'} "
+                      f"the model ({k.boundaries()[0]['bytes']:,} B across L1); output "
+                      f"{'bit-exact' if k.output_matches else 'WRONG'} under the counting DMA, "
+                      f"{'bit-exact' if k.lazy_dma_passed else 'WRONG'} under the lazy DMA")
         if res.passed:
             out.print(styled("PASS", "green") + f": output bit-exact, bytes equal the model, buffers not overrun "
                       f"({checked})")

@@ -4,8 +4,10 @@ Each program is built twice: a release build (`-O2 -Wall -Werror`) and a
 debug build (`-DCONVSCHED_CHECK`: every local-buffer index is bounds-checked
 and every slot's tag is checked, so reading an element the block does not hold
 fails) under `-fsanitize=address,undefined` when the compiler supports it.
-Both must run cleanly and report the same counts. Temporary files are always
-removed.
+Both must run cleanly and report the same counts. Then the deployable kernel of
+each schedule (`kernel.py`) is built with its proof harness (`kernel_check.py`) and run
+under a counting and a lazy DMA: its bytes per boundary must equal the model's and
+its output the reference. Temporary files are always removed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..core.limits import check_seed
 from ..core.schedule import Schedule
 from ..model.closed_form import Traffic, evaluate
 from .emit import KernelPlan, emit_program
+from .kernel_check import KernelRun, run_kernels
 from .reference import output_hash
 
 BASE_FLAGS = ["-std=c99", "-Wall", "-Werror"]
@@ -56,6 +59,7 @@ class CodegenResult:
     sanitized: bool                # the debug run also ran under ASan/UBSan
     numpy_check: bool | None       # output hash equals a numpy reference (None: skipped)
     problems: list[str] = field(default_factory=list)
+    kernel: KernelRun | None = None    # the deployable kernel under the counting and lazy DMA
 
     # measured, in the model's shape ---------------------------------------------
     def measured_words(self) -> dict[str, dict[str, int]]:
@@ -80,7 +84,8 @@ class CodegenResult:
 
     @property
     def output_matches(self) -> bool:
-        return self.mismatches == 0 and self.numpy_check is not False
+        return (self.mismatches == 0 and self.numpy_check is not False
+                and (self.kernel is None or self.kernel.output_matches))
 
     @property
     def passed(self) -> bool:
@@ -99,7 +104,15 @@ class CodegenResult:
             "sanitized": self.sanitized,
             "problems": list(self.problems),
             "passed": self.passed,
+            **self.kernel_json(),
         }
+
+    def kernel_json(self) -> dict[str, Any]:
+        """`boundaries` (measured through the kernel's counting DMA, as `evaluate --json` gives them) and
+        `lazy_dma_passed`; nothing when the kernel was not run."""
+        if self.kernel is None:
+            return {}
+        return {"boundaries": self.kernel.boundaries(), "lazy_dma_passed": self.kernel.lazy_dma_passed}
 
 
 def find_compiler() -> str:
@@ -160,8 +173,10 @@ class _RunFailure(Exception):
 
 
 def run_cases(cases: Sequence[tuple[Schedule, Architecture]], seed: int = 0, *,
-              debug: bool = True, sanitize: bool = True, timeout: float = 600.0) -> list[CodegenResult]:
-    """Generate one program for all cases, build and run it, and check every case.
+              debug: bool = True, sanitize: bool = True, timeout: float = 600.0,
+              kernel: bool = True) -> list[CodegenResult]:
+    """Generate one program for all cases, build and run it, and check every case; with `kernel`,
+    also build and prove each case's deployable kernel (its problems join the case's).
 
     Bad input (buffers over capacity, no compiler, compile errors) raises
     ConvschedError; a failing run or a mismatch is reported in the results.
@@ -192,8 +207,14 @@ def run_cases(cases: Sequence[tuple[Schedule, Architecture]], seed: int = 0, *,
                 debug_lines = _run(dbg, seed, "checked" + (" (ASan/UBSan)" if san else ""), timeout)
             except _RunFailure as e:
                 failures.append(str(e))
-    return [_check(plan, pred, release, debug_lines, failures, k, bool(san), seed)
-            for k, (plan, pred) in enumerate(zip(plans, predicted))]
+    results = [_check(plan, pred, release, debug_lines, failures, k, bool(san), seed)
+               for k, (plan, pred) in enumerate(zip(plans, predicted))]
+    if kernel:
+        runs = run_kernels(cases, predicted, cc, seed, sanitizer_flags(cc) if sanitize else (), timeout)
+        for res, run in zip(results, runs):
+            res.kernel = run
+            res.problems.extend(run.problems)
+    return results
 
 
 def _check(plan: KernelPlan, pred: Traffic, release: list[dict[str, Any]], debug: list[dict[str, Any]] | None,

@@ -36,6 +36,7 @@ class KernelRun:
     output_matches: bool
     lazy_dma_passed: bool
     problems: list[str] = field(default_factory=list)
+    overlapped: int = 0              # copies started while an input/weight copy of another block was in flight
 
     def boundary_traffic(self, b: int = 0) -> dict[str, dict[str, int]]:
         """Words per operand across boundary b, in the model's shape (read/write)."""
@@ -132,7 +133,7 @@ def _check(ks: KernelSource, pred: Traffic, line: dict[str, Any] | None, failure
     byts = [dict(zip(STREAMS, line["bytes"][b * n:(b + 1) * n])) for b in range(MAX_BOUNDARIES)]
     run = KernelRun(ks, words, byts, line["mismatches"] == 0 and line["ret"][0] == 0,
                     line["lazy_mismatches"] == 0 and line["lazy_bad"] == 0 and line["lazy_unwaited"] == 0
-                    and line["ret"][1] == 0, problems)
+                    and line["ret"][1] == 0, problems, line["overlapped"])
     if line["ret"] != [0, 0]:
         problems.append(f"the kernel returned {line['ret']}")
     if line["count_bad"]:

@@ -90,12 +90,14 @@ typedef struct {
     const void *src;
     size_t bytes;
     convsched_dma_rows rows;
+    convsched_dma_tag tag;
 } lazy_xfer;
 
 typedef struct {
     lazy_xfer *q;
     size_t n, cap, done;
     long long bad;
+    long long overlapped;   /* copies started while an input/weight copy of another step is in flight */
 } lazy_ctx;
 
 static void lazy_do(const lazy_xfer *x)
@@ -111,7 +113,11 @@ static convsched_dma_handle lazy_start(void *ctx, void *dst, const void *src, si
 {
     lazy_ctx *c = (lazy_ctx *)ctx;
     size_t i;
-    (void)tag;
+    for (i = c->done; i < c->n; i++)
+        if (c->q[i].tag.stream <= CONVSCHED_DMA_WEIGHT_READ && c->q[i].tag.step != tag->step) {
+            c->overlapped++;
+            break;
+        }
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 256;
         c->q = (lazy_xfer *)realloc(c->q, c->cap * sizeof *c->q);
@@ -121,6 +127,7 @@ static convsched_dma_handle lazy_start(void *ctx, void *dst, const void *src, si
     c->q[c->n].src = src;
     c->q[c->n].bytes = bytes;
     c->q[c->n].rows = *rows;
+    c->q[c->n].tag = *tag;
     for (i = 0; i < rows->rows; i++)      /* poison: a read before the wait sees garbage */
         memset((char *)dst + (ptrdiff_t)i * rows->dst_stride, 0xA5, bytes);
     return (convsched_dma_handle)c->n++;
@@ -232,8 +239,8 @@ static void test_{k}(uint64_t seed)
     for (i = 0; i < {n_y}; i++) if ((long long)y[i] != ref[i]) lazy_bad++;
     printf("{{\\"kernel\\": {k}, \\"ret\\": [%d, %d], \\"count_bad\\": %lld, \\"mismatches\\": %lld, "
            "\\"first_mismatch\\": %lld, \\"lazy_mismatches\\": %lld, \\"lazy_bad\\": %lld, "
-           "\\"lazy_unwaited\\": %lld, \\"words\\": [", ret, lazy_ret, cc.bad, bad, first_bad, lazy_bad, lc.bad,
-           (long long)(lc.n - lc.done));
+           "\\"lazy_unwaited\\": %lld, \\"overlapped\\": %lld, \\"words\\": [", ret, lazy_ret, cc.bad, bad, first_bad,
+           lazy_bad, lc.bad, (long long)(lc.n - lc.done), lc.overlapped);
     for (b = 0; b < MAXB; b++) for (s = 0; s < NS; s++)
         printf("%s%lld", b + s ? ", " : "", cc.words[b][s]);
     printf("], \\"bytes\\": [");
