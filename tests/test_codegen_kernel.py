@@ -226,6 +226,8 @@ def test_cli_codegen_c_file_is_todays_program(tmp_path):
     (tmp_path / "existing.txt").write_text("old")          # an existing file keeps today's meaning
     assert run("codegen", sched, "-o", tmp_path / "existing.txt").returncode == 0
     assert "int main(" in (tmp_path / "existing.txt").read_text()
+    one_line_error(run("codegen", sched, "-o", tmp_path / "k.c", "--name", "k"), "--name", "-o DIR")
+    assert not (tmp_path / "k.c").exists()
 
 
 def test_cli_codegen_folder_bad_input_is_one_line_and_writes_nothing(tmp_path):

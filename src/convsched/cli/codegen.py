@@ -14,6 +14,7 @@ from ..codegen import CodegenResult, generate_c, run_c
 from ..codegen.dma_api import DMA_HEADER, DMA_HEADER_NAME, DMA_REF, DMA_REF_NAME
 from ..codegen.kernel import c_name, emit_kernel_files
 from ..core.arch import OPERANDS, Architecture
+from ..core.errors import ConvschedError
 from ..core.output_folder import write_folder
 from ..core.schedule import Schedule
 from ..core.schedule import load_schedule
@@ -57,6 +58,8 @@ def codegen(
         kernel_name = c_name(name or given.name or schedule.stem)
         write_kernel_folder(output, given.schedule, a, kernel_name)
         return
+    if name is not None:
+        raise ConvschedError("--name names a kernel; give -o DIR (a folder) to write one")
     check_outputs(output)
     given = load_schedule(schedule, layer)
     text = generate_c(given.schedule, load_arch(arch, bits, psum_bits, base=given.arch))

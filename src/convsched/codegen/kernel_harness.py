@@ -93,19 +93,36 @@ typedef struct {
     convsched_dma_tag tag;
 } lazy_xfer;
 
+#define RUNS 64
+
+/* Only the copies still in flight are kept (handle = base + index); the steps of the input/weight copies
+   in flight are kept as runs (step, copies), oldest first, to see prefetching cheaply. */
 typedef struct {
     lazy_xfer *q;
     size_t n, cap, done;
+    uint32_t base;
+    uint32_t run_step[RUNS];
+    long long run_count[RUNS];
+    int run_first, run_n;
     long long bad;
     long long overlapped;   /* copies started while an input/weight copy of another step is in flight */
 } lazy_ctx;
 
-static void lazy_do(const lazy_xfer *x)
+static int is_read(const convsched_dma_tag *t)
+{
+    return t->stream <= CONVSCHED_DMA_WEIGHT_READ;
+}
+
+static void lazy_do(lazy_ctx *c, const lazy_xfer *x)
 {
     size_t i;
     for (i = 0; i < x->rows.rows; i++)
         memcpy((char *)x->dst + (ptrdiff_t)i * x->rows.dst_stride,
                (const char *)x->src + (ptrdiff_t)i * x->rows.src_stride, x->bytes);
+    if (is_read(&x->tag) && c->run_n > 0 && --c->run_count[c->run_first] == 0) {
+        c->run_first = (c->run_first + 1) %% RUNS;
+        c->run_n--;
+    }
 }
 
 static convsched_dma_handle lazy_start(void *ctx, void *dst, const void *src, size_t bytes,
@@ -113,11 +130,24 @@ static convsched_dma_handle lazy_start(void *ctx, void *dst, const void *src, si
 {
     lazy_ctx *c = (lazy_ctx *)ctx;
     size_t i;
-    for (i = c->done; i < c->n; i++)
-        if (c->q[i].tag.stream <= CONVSCHED_DMA_WEIGHT_READ && c->q[i].tag.step != tag->step) {
-            c->overlapped++;
-            break;
+    if (c->run_n > 0 && c->run_step[c->run_first] != tag->step) c->overlapped++;
+    if (is_read(tag)) {
+        int last = (c->run_first + c->run_n - 1 + RUNS) %% RUNS;
+        if (c->run_n > 0 && c->run_step[last] == tag->step) {
+            c->run_count[last]++;
+        } else if (c->run_n == RUNS) {
+            c->bad++;
+        } else {
+            last = (c->run_first + c->run_n) %% RUNS;
+            c->run_step[last] = tag->step;
+            c->run_count[last] = 1;
+            c->run_n++;
         }
+    }
+    if (c->done == c->n) {                /* nothing in flight: start the queue afresh */
+        c->base += (uint32_t)c->n;
+        c->n = c->done = 0;
+    }
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 256;
         c->q = (lazy_xfer *)realloc(c->q, c->cap * sizeof *c->q);
@@ -130,17 +160,17 @@ static convsched_dma_handle lazy_start(void *ctx, void *dst, const void *src, si
     c->q[c->n].tag = *tag;
     for (i = 0; i < rows->rows; i++)      /* poison: a read before the wait sees garbage */
         memset((char *)dst + (ptrdiff_t)i * rows->dst_stride, 0xA5, bytes);
-    return (convsched_dma_handle)c->n++;
+    return c->base + (uint32_t)c->n++;
 }
 
 static void lazy_wait(void *ctx, convsched_dma_handle h)
 {
     lazy_ctx *c = (lazy_ctx *)ctx;
-    if ((size_t)h >= c->n) {
-        c->bad++;
+    if (h < c->base || h >= c->base + c->n) {
+        if (h >= c->base + c->n) c->bad++;   /* never started (an older handle is done already) */
         return;
     }
-    for (; c->done <= (size_t)h; c->done++) lazy_do(&c->q[c->done]);
+    for (; c->done <= (size_t)(h - c->base); c->done++) lazy_do(c, &c->q[c->done]);
 }
 
 static const convsched_dma_ops lazy_ops = {lazy_start, lazy_wait};
