@@ -127,7 +127,7 @@ def check_consistency(s: Schedule, arch: Architecture) -> None:
     assert j["total_words"] == t.total_words and j["total_bytes"] == t.total_bytes and j["macs"] == t.macs
 
 
-@settings(max_examples=9000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
+@settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
                                                                     HealthCheck.too_slow])
 @given(s=schedules(), arch=architectures())
 def test_model_equals_walk(s: Schedule, arch: Architecture) -> None:

@@ -74,7 +74,7 @@ def small_case(draw):
     return layer, cap
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_case())
 @example((Layer(K=2, C=2, OY=1, OX=1, FX=2), 9))  # the optimum has a spatial loop before C below the input buffer
 def test_optimum_equals_brute_force(case):
