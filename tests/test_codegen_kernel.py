@@ -80,7 +80,7 @@ def test_double_buffered_kernel_declares_two_halves(name):
     bw = evaluate(s, a).buffer_words
     found = {m.group(1): int(m.group(2)) for m in re.finditer(r"static \w+ cs_(in|w)_buf\[(\d+)\];", ks.source)}
     assert found == {"in": 2 * bw["input"], "w": 2 * bw["weight"]}
-    assert f"cs_out_buf[2];" in ks.source and f"int32_t p[{bw['output']}];" in ks.source
+    assert "cs_out_buf[2];" in ks.source and f"int32_t p[{bw['output']}];" in ks.source
     assert ks.declared_words == {op: 2 * n for op, n in bw.items()}
     single = emit_kernel_files(s, dataclasses.replace(a, double_buffer=False), "t")
     assert single.declared_words == dict(bw) and "cs_out_buf[1];" in single.source
@@ -148,12 +148,12 @@ def test_memcpy_reference_dma_runs_the_kernel(tmp_path):
     ks = emit_kernel_files(s, a, "conv")
     write_sources(str(tmp_path), [ks], None)
     L = s.layer
-    (tmp_path / "main.c").write_text(f"""
+    (tmp_path / "main.c").write_text("""
 #include <stdio.h>
 #include "conv.h"
 static int8_t x[CONV_CONV_INPUT_WORDS], w[CONV_CONV_WEIGHT_WORDS], y[CONV_CONV_OUTPUT_WORDS];
 int main(void)
-{{
+{
     int i;
     for (i = 0; i < CONV_CONV_INPUT_WORDS; i++) x[i] = (int8_t)(i * 7 % 11 - 5);
     for (i = 0; i < CONV_CONV_WEIGHT_WORDS; i++) w[i] = (int8_t)(i * 5 % 13 - 6);
@@ -161,7 +161,7 @@ int main(void)
     if (conv_conv(x, w, y, NULL, NULL) != -1) return 1;
     for (i = 0; i < CONV_CONV_OUTPUT_WORDS; i++) printf("%d\\n", y[i]);
     return 0;
-}}
+}
 """)
     exe = tmp_path / "m"
     r = subprocess.run([CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-DCONV_CONV_SHIFT=2", "main.c", "conv.c",

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..core.arch import Architecture
-from ..core.errors import ConvschedError
 from ..core.layer import DIMS
 from ..core.schedule import Schedule
 from .dma_api import DMA_HEADER_NAME
@@ -445,7 +444,7 @@ def emit_kernel_files(s: Schedule, arch: Architecture, name: str) -> KernelSourc
     w("    cs_rd_init(&w_st);")
     w("    out_st.valid = out_st.half = out_st.started = out_st.final = 0;")
     w("    out_st.wr[0].any = out_st.wr[1].any = 0;")
-    w(f"    it[0] = 0;")
+    w("    it[0] = 0;")
     visits(0, "    ")
     for j, dname in enumerate(s.order):
         ind = "    " * (j + 1)

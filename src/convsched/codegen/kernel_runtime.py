@@ -15,6 +15,8 @@ Completion is in start order (`convsched_dma.h`), so waiting on a block's last c
 all of it.
 """
 
+from .runtime import read_span_c
+
 KERNEL_RUNTIME = r"""
 typedef int32_t cs_int;
 
@@ -212,37 +214,7 @@ static int cs_next(const cs_nest *nest, const cs_int *it, int upto, cs_int *next
     return 0;
 }
 
-/* Floor of a / b for b > 0 (C's division truncates toward zero). */
-static cs_int cs_floor_div(cs_int a, cs_int b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-/* [*lo, *hi): the smallest and one past the largest input position o*s + f*d - p that outputs
-   [o0, o1) with filter taps [f0, f1) read inside [0, size); *lo == *hi == 0 when they read only
-   padding (docs/semantics.md: a window end in the padding is not clipped onto a row). */
-static void cs_read_span(cs_int o0, cs_int o1, cs_int f0, cs_int f1, cs_int s, cs_int d, cs_int p,
-                         cs_int size, cs_int *lo, cs_int *hi)
-{
-    cs_int f, first = size, last = -1;
-    for (f = f0; f < f1; f++) {
-        cs_int base = f * d - p;
-        cs_int omin = -cs_floor_div(base, s), omax = cs_floor_div(size - 1 - base, s);
-        if (omin < o0) omin = o0;
-        if (omax > o1 - 1) omax = o1 - 1;
-        if (omin > omax) continue;
-        if (omin * s + base < first) first = omin * s + base;
-        if (omax * s + base > last) last = omax * s + base;
-    }
-    if (first > last) {
-        *lo = *hi = 0;
-    } else {
-        *lo = first;
-        *hi = last + 1;
-    }
-}
-
-/* ---- input and weight blocks ------------------------------------------------------------------ */
+""" + read_span_c("cs_int") + r"""/* ---- input and weight blocks ------------------------------------------------------------------ */
 typedef struct {
     cs_int lo[5], hi[5];       /* the block the tiles use */
     int valid, half;

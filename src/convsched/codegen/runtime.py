@@ -15,6 +15,47 @@ contiguous rank range even when stride > filter extent leaves gaps; a rank
 range maps back to main memory as arithmetic runs of rows (strided DMA boxes).
 """
 
+#: Floor division and the input read span of docs/semantics.md in C (the twin of model.axes.read_span),
+#: written once for both the self-checking program (64-bit `cs_i64`) and the kernel (`cs_int`).
+_READ_SPAN_C = r"""/* Floor of a / b for b > 0 (C's division truncates toward zero). */
+static cs_i64 cs_floor_div(cs_i64 a, cs_i64 b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* [*lo, *hi): the smallest and one past the largest input position o*s + f*d - p that outputs
+   [o0, o1) with filter taps [f0, f1) read inside [0, size); *lo == *hi == 0 when they read only
+   padding. Found tap by tap (first and last output inside the input), because a window end in
+   the padding may sit on a position the block never reads (docs/semantics.md). */
+static void cs_read_span(cs_i64 o0, cs_i64 o1, cs_i64 f0, cs_i64 f1, cs_i64 s, cs_i64 d, cs_i64 p,
+                         cs_i64 size, cs_i64 *lo, cs_i64 *hi)
+{
+    cs_i64 f, first = size, last = -1;
+    for (f = f0; f < f1; f++) {
+        cs_i64 base = f * d - p;
+        cs_i64 omin = -cs_floor_div(base, s), omax = cs_floor_div(size - 1 - base, s);
+        if (omin < o0) omin = o0;
+        if (omax > o1 - 1) omax = o1 - 1;
+        if (omin > omax) continue;
+        if (omin * s + base < first) first = omin * s + base;
+        if (omax * s + base > last) last = omax * s + base;
+    }
+    if (first > last) {
+        *lo = *hi = 0;
+    } else {
+        *lo = first;
+        *hi = last + 1;
+    }
+}
+
+"""
+
+
+def read_span_c(int_type: str) -> str:
+    """`cs_floor_div` and `cs_read_span` over the C integer type `int_type`."""
+    return _READ_SPAN_C.replace("cs_i64", int_type)
+
+
 RUNTIME = r"""
 #include <stdint.h>
 #include <stdio.h>
@@ -190,38 +231,7 @@ static int cs_same(const cs_i64 a[5], const cs_i64 b[5])
     return memcmp(a, b, 5 * sizeof(cs_i64)) == 0;
 }
 
-/* Floor of a / b for b > 0 (C's division truncates toward zero). */
-static cs_i64 cs_floor_div(cs_i64 a, cs_i64 b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-/* [*lo, *hi): the smallest and one past the largest input position o*s + f*d - p that outputs
-   [o0, o1) with filter taps [f0, f1) read inside [0, size); *lo == *hi == 0 when they read only
-   padding. Found tap by tap (first and last output inside the input), because a window end in
-   the padding may sit on a position the block never reads (docs/semantics.md). */
-static void cs_read_span(cs_i64 o0, cs_i64 o1, cs_i64 f0, cs_i64 f1, cs_i64 s, cs_i64 d, cs_i64 p,
-                         cs_i64 size, cs_i64 *lo, cs_i64 *hi)
-{
-    cs_i64 f, first = size, last = -1;
-    for (f = f0; f < f1; f++) {
-        cs_i64 base = f * d - p;
-        cs_i64 omin = -cs_floor_div(base, s), omax = cs_floor_div(size - 1 - base, s);
-        if (omin < o0) omin = o0;
-        if (omax > o1 - 1) omax = o1 - 1;
-        if (omin > omax) continue;
-        if (omin * s + base < first) first = omin * s + base;
-        if (omax * s + base > last) last = omax * s + base;
-    }
-    if (first > last) {
-        *lo = *hi = 0;
-    } else {
-        *lo = first;
-        *hi = last + 1;
-    }
-}
-
-static cs_i64 cs_box_words(const cs_i64 lo[5], const cs_i64 hi[5])
+""" + read_span_c("cs_i64") + r"""static cs_i64 cs_box_words(const cs_i64 lo[5], const cs_i64 hi[5])
 {
     cs_i64 n = 1;
     int a;
