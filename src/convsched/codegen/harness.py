@@ -27,7 +27,7 @@ from ..core.limits import check_seed
 from ..core.schedule import Schedule
 from ..model.closed_form import Traffic, evaluate
 from .emit import KernelPlan, emit_program
-from .kernel_check import KernelRun, run_kernels
+from .kernel_check import KernelRun, compile_c, run_kernels
 from .reference import output_hash
 
 BASE_FLAGS = ["-std=c99", "-Wall", "-Werror"]
@@ -142,19 +142,6 @@ def sanitizer_flags(cc: str) -> tuple[str, ...]:
             return ()
 
 
-def _compile(cc: str, src: str, exe: str, flags: Sequence[str]) -> None:
-    try:
-        r = subprocess.run([cc, *BASE_FLAGS, *flags, src, "-o", exe], capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        raise ConvschedError(f"the C compiler {cc} took more than 300 s on the generated code") from None
-    except OSError as e:
-        raise ConvschedError(f"could not run the C compiler {cc}: {e.strerror}") from None
-    if r.returncode != 0:
-        lines = [ln for ln in (r.stderr + r.stdout).splitlines() if "error" in ln] or r.stderr.splitlines() or ["?"]
-        raise ConvschedError(f"the generated C code does not compile with {os.path.basename(cc)} "
-                             f"{' '.join(flags)}: {lines[0].strip()}")
-
-
 def _run(exe: str, seed: int, what: str, timeout: float) -> list[dict[str, Any]]:
     try:
         r = subprocess.run([exe, str(seed)], capture_output=True, text=True, timeout=timeout,
@@ -190,7 +177,7 @@ def run_cases(cases: Sequence[tuple[Schedule, Architecture]], seed: int = 0, *,
         with open(src, "w") as f:
             f.write(source)
         rel = os.path.join(tmp, "conv")
-        _compile(cc, src, rel, RELEASE_FLAGS)
+        compile_c(cc, [src], rel, [*BASE_FLAGS, *RELEASE_FLAGS], subject="the generated C code")
         failures: list[str] = []
         try:
             release = _run(rel, seed, "release", timeout)
@@ -202,7 +189,7 @@ def run_cases(cases: Sequence[tuple[Schedule, Architecture]], seed: int = 0, *,
             san = sanitizer_flags(cc) if sanitize else ()
             dbg = os.path.join(tmp, "conv-check")
             opt = "-O0" if sum(s.layer.macs for s, _ in cases) < SMALL_MACS else "-O1"
-            _compile(cc, src, dbg, [opt, *DEBUG_FLAGS, *san])
+            compile_c(cc, [src], dbg, [*BASE_FLAGS, opt, *DEBUG_FLAGS, *san], subject="the generated C code")
             try:
                 debug_lines = _run(dbg, seed, "checked" + (" (ASan/UBSan)" if san else ""), timeout)
             except _RunFailure as e:

@@ -79,18 +79,20 @@ def write_sources(folder: str, kernels: Sequence[KernelSource], harness: str | N
     return [os.path.join(folder, n) for n in files if n.endswith(".c")]
 
 
-def compile_c(cc: str, sources: Sequence[str], out: str, flags: Sequence[str], cwd: str) -> None:
+def compile_c(cc: str, sources: Sequence[str], out: str, flags: Sequence[str], cwd: str | None = None,
+              subject: str = "the generated kernel") -> None:
+    """Build `sources` into `out` with the C compiler `cc` and exactly `flags`; a hang or a compile
+    error is one ConvschedError naming `subject`, the flags and the first error line."""
     try:
-        r = subprocess.run([cc, *KERNEL_FLAGS, *flags, *sources, "-o", out], capture_output=True, text=True,
-                           timeout=300, cwd=cwd)
+        r = subprocess.run([cc, *flags, *sources, "-o", out], capture_output=True, text=True, timeout=300, cwd=cwd)
     except subprocess.TimeoutExpired:
-        raise ConvschedError(f"the C compiler {cc} took more than 300 s on the generated kernels") from None
+        raise ConvschedError(f"the C compiler {cc} took more than 300 s on {subject}") from None
     except OSError as e:
         raise ConvschedError(f"could not run the C compiler {cc}: {e.strerror}") from None
     if r.returncode != 0:
         lines = [ln for ln in (r.stderr + r.stdout).splitlines() if "error" in ln] or r.stderr.splitlines() or ["?"]
-        raise ConvschedError(f"the generated kernel does not compile with {os.path.basename(cc)} "
-                             f"{' '.join([*KERNEL_FLAGS, *flags])}: {lines[0].strip()}")
+        raise ConvschedError(f"{subject} does not compile with {os.path.basename(cc)} "
+                             f"{' '.join(flags)}: {lines[0].strip()}")
 
 
 def run_kernels(cases: Sequence[tuple[Schedule, Architecture]], predicted: Sequence[Traffic], cc: str,
@@ -105,7 +107,7 @@ def run_kernels(cases: Sequence[tuple[Schedule, Architecture]], predicted: Seque
     with tempfile.TemporaryDirectory(prefix="convsched-kernel-") as tmp:
         sources = write_sources(tmp, kernels, emit_harness(hks))
         exe = os.path.join(tmp, "harness")
-        compile_c(cc, sources, exe, flags, tmp)
+        compile_c(cc, sources, exe, [*KERNEL_FLAGS, *flags], tmp)
         failure = None
         lines: list[dict[str, Any]] = []
         try:
