@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..core.arch import words_to_bytes
+from ..core.arch import OPERANDS, words_to_bytes
 from ..core.errors import ConvschedError
 from ..core.hierarchy import Hierarchy
 from ..core.layer import Layer
@@ -29,6 +29,7 @@ from ..core.nest import Loop, Nest
 from ..model.nest_model import evaluate_nest
 from ..model.nest_traffic import NestTraffic
 from ..model.nest_vectorised import NestStructure, NestWordsMany, evaluate_nest_many, level_bytes_many
+from .prune import capacity_mask
 
 OBJECTIVES = ("bytes", "energy")
 
@@ -43,14 +44,10 @@ def segment_orders(dims: Sequence[str]) -> Iterator[tuple[str, ...]]:
 def level_fits_many(words: NestWordsMany, hierarchy: Hierarchy, level: str) -> np.ndarray:
     """Whether the buffers of `level` fit its capacity (shared, or per operand), per candidate."""
     arch = hierarchy.level_arch(level)
-    need = {op: words_to_bytes(w, arch.buffer_bits(op)) * arch.buffer_factor
-            for op, w in words.buffer_words[level].items()}
-    if arch.capacity is not None:
-        return sum(need.values()) <= arch.capacity
-    if arch.capacity_per_operand is not None:
-        caps = dict(zip(("input", "weight", "output"), arch.capacity_per_operand))
-        return np.logical_and.reduce([need[op] <= caps[op] for op in need])
-    return np.ones(np.shape(next(iter(need.values()))), dtype=bool)
+    held = words.buffer_words[level]
+    need = {op: words_to_bytes(held[op], arch.buffer_bits(op)) * arch.buffer_factor if op in held else 0
+            for op in OPERANDS}   # an operand the level does not hold takes none of it
+    return capacity_mask(arch, need)
 
 
 def _lex_less(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> np.ndarray:
